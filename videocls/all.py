@@ -1,0 +1,5 @@
+"Everything a user of videocls needs, fastai-style: `from videocls.all import *`"
+from .data.ucf101 import *
+from .data.frames import *
+from .data.core import *
+from .layers import *
