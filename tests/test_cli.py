@@ -1,0 +1,56 @@
+"The command line as a user meets it: each bad input ends with a message naming the problem and a non-zero exit, no traceback"
+import os, subprocess, sys
+from pathlib import Path
+
+import pytest, torch
+from videocls.testing import make_ucf101_tree, write_clip
+
+BIN = Path(sys.executable).parent
+
+def run(*args, cwd=None):
+    r = subprocess.run([str(BIN/args[0]), *map(str, args[1:])], capture_output=True, text=True, cwd=cwd,
+                       env={**os.environ, 'VIDEOCLS_DEBUG': ''}, timeout=600)
+    assert 'Traceback' not in r.stderr, r.stderr
+    return r
+
+def check_fails(r, *fragments):
+    assert r.returncode != 0, r.stdout
+    for f in fragments: assert f in r.stderr + r.stdout, (f, r.stderr, r.stdout)
+
+@pytest.fixture(scope='module')
+def one_class(tmp_path_factory):
+    p = tmp_path_factory.mktemp('one')
+    make_ucf101_tree(p/'videos', classes=('Jump',), groups=(1, 2), clips_per_group=1, n_frames=6, size=(32, 32))
+    return p
+
+def test_extract_missing_and_empty(tmp_path):
+    check_fails(run('videocls-extract', tmp_path/'nope', tmp_path/'f'), f'{tmp_path}/nope: no such file or folder')
+    (tmp_path/'empty').mkdir()
+    check_fails(run('videocls-extract', tmp_path/'empty', tmp_path/'f'), f'{tmp_path}/empty: holds neither videos')
+    (tmp_path/'x.zip').write_text('zip')
+    check_fails(run('videocls-extract', tmp_path/'x.zip', tmp_path/'f'), 'x.zip: expected a .rar archive')
+
+def test_extract_reports_bad_clip_and_converts_the_rest(tmp_path):
+    make_ucf101_tree(tmp_path/'v', groups=(1,), clips_per_group=2, n_frames=5, size=(32, 32))
+    (tmp_path/'v/Basketball/v_Basketball_g02_c01.avi').write_bytes(b'garbage' * 100)
+    r = run('videocls-extract', tmp_path/'v', tmp_path/'f', '--n-workers', 2)
+    assert r.returncode == 0, r.stderr
+    assert 'converted 4 clips' in r.stdout and 'failed 1' in r.stdout and 'v_Basketball_g02_c01.avi: VideoError' in r.stdout
+    r = run('videocls-extract', tmp_path/'v', tmp_path/'f')
+    assert 'converted 0 clips' in r.stdout and 'skipped 4' in r.stdout
+
+def test_train_bad_inputs(tmp_path, one_class):
+    check_fails(run('videocls-train', tmp_path/'nope'), f'{tmp_path}/nope: no such file or folder')
+    (tmp_path/'empty').mkdir()
+    check_fails(run('videocls-train', tmp_path/'empty'), 'empty: holds neither videos')
+    check_fails(run('videocls-train', one_class/'videos', '--out', tmp_path/'o'), 'only 1 class folder(s) with clips')
+    check_fails(run('videocls-train', '--models', 'simple,c3d'), "unknown model(s) ['c3d']")
+
+def test_predict_bad_inputs(tmp_path):
+    clip = write_clip(tmp_path/'v.avi', n_frames=5, size=(32, 32))
+    check_fails(run('videocls-predict', tmp_path/'nope.pkl', clip), 'nope.pkl: no such model file')
+    (tmp_path/'notes.pkl').write_text('hello')
+    check_fails(run('videocls-predict', tmp_path/'notes.pkl', clip), 'notes.pkl: not an exported fastai learner')
+    torch.save({'w': torch.zeros(2)}, tmp_path/'weights.pkl')
+    check_fails(run('videocls-predict', tmp_path/'weights.pkl', clip), 'weights.pkl: ')
+    check_fails(run('videocls-predict', tmp_path/'notes.pkl'), 'give at least one video file')
