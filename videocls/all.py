@@ -7,3 +7,4 @@ from .layers import *
 from .models import *
 from .train import *
 from .inference import *
+from .frame_prediction import *

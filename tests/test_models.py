@@ -1,0 +1,123 @@
+"""Every model of `videocls.models` through fastai: `fine_tune` lowers the training loss on a learnable generated task,
+`export`/`load_learner` predict the same; plus the bad-input battery of the encoders and the factory.
+
+The notebook nbs/20_models.ipynb runs the training check for two models (to keep it fast); this file runs it for all
+of `video_model_names`, with `ImageTuple`-like batches (a tuple of `T` tensors `(B, 3, H, W)`) as the data layer yields.
+"""
+import re
+from pathlib import Path
+
+import pytest
+import torch
+from fastcore.basics import fastuple
+from fastai.callback.core import Callback
+from fastai.callback.progress import ProgressCallback  # noqa: F401  adds `Learner.no_bar`
+from fastai.callback.schedule import SchedCos  # noqa: F401  adds `Learner.fine_tune`, `lr_find`
+from fastai.data.core import Datasets
+from fastai.data.transforms import Categorize, ItemGetter
+from fastai.learner import Learner, load_learner
+from fastai.metrics import accuracy
+from fastai.torch_core import TensorImage, set_seed
+
+import videocls.models as vm
+from videocls.models import create_video_model, video_model_names, create_encoder, stack_clip
+
+SEQ_LEN, SZ = 3, 32
+TINY = dict(simple={}, rnn=dict(hidden_size=16), convlstm=dict(hidden=8), convgru=dict(hidden=8), convrnn=dict(hidden=8),
+            timesformer=dict(patch_size=8, dim=32, depth=1, heads=2, dim_head=16))
+
+def bar_clips(n, seq_len=SEQ_LEN, sz=SZ, seed=0):
+    "`n` items `(frames, label)`: noise with a bright vertical bar moving right, red ('red') or blue ('blue')"
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, seq_len, 3, sz, sz, generator=g) * 0.3
+    w = sz // 4
+    for i in range(n):
+        for t in range(seq_len):
+            x0 = t * (sz - w) // max(seq_len - 1, 1)
+            x[i, t, 0 if i % 2 == 0 else 2, :, x0:x0+w] += 2.
+    return [(fastuple(TensorImage(f) for f in clip), 'red' if i % 2 == 0 else 'blue') for i, clip in enumerate(x)]
+
+@pytest.fixture(scope='module')
+def dls():
+    items = bar_clips(40)
+    dsets = Datasets(items, [[ItemGetter(0)], [ItemGetter(1), Categorize()]], splits=[list(range(32)), list(range(32, 40))])
+    return dsets.dataloaders(bs=8, num_workers=0)
+
+class TrainLosses(Callback):
+    "Collect the loss of every training batch, over all fits"
+    def __init__(self): self.losses = []
+    def after_batch(self):
+        if self.training: self.losses.append(self.learn.loss.item())
+
+@pytest.mark.parametrize('name', video_model_names)
+def test_fine_tune_and_export(name, dls, tmp_path):
+    set_seed(0)
+    model, splitter = create_video_model(name, dls.c, arch='test_resnet', seq_len=SEQ_LEN, image_size=SZ, **TINY[name])
+    losses = TrainLosses()
+    learn = Learner(dls, model, metrics=accuracy, splitter=splitter, cbs=losses)
+    with learn.no_bar(), learn.no_logging():
+        learn.fine_tune(1, base_lr=1e-2, freeze_epochs=1)
+        nb = len(dls.train)
+        first, last = sum(losses.losses[:nb]) / nb, sum(losses.losses[-nb:]) / nb
+        assert last < 0.7 * first, f'{name}: training loss went from {first:.3f} to {last:.3f}'
+        learn.export(tmp_path/'learn.pkl')
+        learn2 = load_learner(tmp_path/'learn.pkl')
+        items = bar_clips(4, seed=1)
+        p1 = learn.get_preds(dl=learn.dls.test_dl(items))[0]
+        p2 = learn2.get_preds(dl=learn2.dls.test_dl(items))[0]
+    assert p1.shape == (4, 2)
+    torch.testing.assert_close(p2, p1)
+
+def test_frozen_phase_trains_only_the_head(dls):
+    "`fine_tune`'s first phase leaves the encoder's weights (not its BatchNorm) untouched"
+    set_seed(0)
+    model, splitter = create_video_model('rnn', dls.c, arch='test_resnet', **TINY['rnn'])
+    learn = Learner(dls, model, splitter=splitter)
+    conv = model.encoder.module.conv1[0].weight.detach().clone()
+    lstm = model.rnn.weight_ih_l0.detach().clone()
+    with learn.no_bar(), learn.no_logging():
+        learn.freeze()
+        learn.fit(1, 1e-2)
+    assert torch.equal(model.encoder.module.conv1[0].weight, conv)
+    assert not torch.equal(model.rnn.weight_ih_l0, lstm)
+
+def test_lr_find(dls):
+    set_seed(0)
+    model, splitter = create_video_model('simple', dls.c, arch='test_resnet')
+    learn = Learner(dls, model, splitter=splitter)
+    before = [p.detach().clone() for p in model.parameters()]
+    with learn.no_bar(), learn.no_logging():
+        res = learn.lr_find(num_it=12, show_plot=False)
+    assert 1e-7 < res.valley < 10
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))  # lr_find restores the weights
+
+@pytest.mark.parametrize('bad, err', [
+    (torch.randn(2, 3, 8, 8), 'got a tensor of shape (2, 3, 8, 8)'),
+    ([], 'non-empty tuple'),
+    ('clip', 'got str'),
+    ([torch.randn(1, 3, 8, 8), torch.randn(2, 3, 8, 8)], 'differ in shape'),
+])
+def test_stack_clip_bad_input(bad, err):
+    with pytest.raises((ValueError, TypeError), match=re.escape(err)): stack_clip(bad)
+
+def test_encoder_bad_input(tmp_path):
+    with pytest.raises(ValueError, match='pretrained=True for test_resnet'): create_encoder('test_resnet', pretrained=True)
+    with pytest.raises(ValueError, match="pool must be 'avg', 'concat' or None"): create_encoder('test_resnet', pool='max')
+    with pytest.raises(ValueError, match='unknown torchvision model'): create_encoder('torchvision.resnet9000')
+    with pytest.raises(TypeError, match='arch must be'): create_encoder(42)
+    (tmp_path/'junk.pth').write_bytes(b'not a checkpoint')
+    with pytest.raises(Exception, match='junk.pth'): create_encoder('torchvision.resnet18', weights=tmp_path/'junk.pth')
+    torch.save([1, 2], tmp_path/'list.pth')
+    with pytest.raises(ValueError, match='not a state_dict'): create_encoder('torchvision.resnet18', weights=tmp_path/'list.pth')
+
+def test_checkpoint_dict_weights(tmp_path):
+    "A `{'state_dict': ...}` checkpoint (as training scripts save) loads too"
+    from torchvision.models import resnet18
+    src = resnet18()
+    torch.save({'epoch': 3, 'state_dict': src.state_dict()}, tmp_path/'ckpt.pth')
+    enc, nf = create_encoder(resnet18, weights=tmp_path/'ckpt.pth', pool=None)
+    assert torch.equal(enc[0].weight, src.conv1.weight)
+
+def test_no_cuda_calls():
+    "Models follow their input's device: no `.cuda()` in the library code"
+    assert '.cuda(' not in Path(vm.__file__).read_text()
