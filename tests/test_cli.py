@@ -54,3 +54,27 @@ def test_predict_bad_inputs(tmp_path):
     torch.save({'w': torch.zeros(2)}, tmp_path/'weights.pkl')
     check_fails(run('videocls-predict', tmp_path/'weights.pkl', clip), 'weights.pkl: ')
     check_fails(run('videocls-predict', tmp_path/'notes.pkl'), 'give at least one video file')
+
+def test_predict_classifies_and_names_unreadable_video(tmp_path):
+    "A real exported learner: a held-out clip gets its class; a file that is not a video is named, exit non-zero"
+    from fastai.learner import Learner
+    from fastai.torch_core import set_seed
+    import fastai.callback.schedule  # Learner.fit_one_cycle
+    from videocls.data.frames import videos2frames, get_instances
+    from videocls.data.core import get_action_dataloaders
+    from videocls.models import create_video_model
+    make_ucf101_tree(tmp_path/'videos', groups=(1, 2, 3), clips_per_group=2, n_frames=12, size=(64, 64))
+    videos2frames(tmp_path/'videos', tmp_path/'frames', n_workers=2, progress=False)
+    files = get_instances(tmp_path/'frames')
+    dls = get_action_dataloaders(files, bs=4, image_size=32, seq_len=4, mode='uniform',
+                                 val_idxs=[i for i, f in enumerate(files) if '_g03_' in f.name])
+    set_seed(0)
+    model, splitter = create_video_model('simple', dls.c, arch='test_resnet')
+    learn = Learner(dls, model, splitter=splitter)
+    learn.fit_one_cycle(4, 1e-2)
+    learn.export(tmp_path/'learner.pkl')
+    held_out = write_clip(tmp_path/'new/v_Basketball_g09_c01.avi', n_frames=30, size=(64, 64), color=(40, 160, 60))
+    (tmp_path/'notes.avi').write_text('not a video')
+    r = run('videocls-predict', tmp_path/'learner.pkl', held_out, tmp_path/'notes.avi', '--k', 2)
+    assert f'{held_out}: Basketball ' in r.stdout, r.stdout
+    check_fails(r, f'{tmp_path}/notes.avi: error: {tmp_path}/notes.avi: cannot be read as a video', '1 of 2 video(s) could not be classified')
