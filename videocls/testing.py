@@ -42,6 +42,13 @@ def _frame(i, n_frames, w, h, color):
     img[y:y+sq, x:x+sq] = 255
     return img
 
+def _nvop(fps:int)->bytes:
+    "An MPEG-4 'not coded' VOP: a packet that decodes to no frame (what DivX's packed bitstream puts after a packed B-frame)"
+    inc_bits = max(fps - 1, 1).bit_length()  # FFmpeg: av_log2(time_base.den - 1) + 1
+    bits = '01' + '0' + '1' + '0' * inc_bits + '1' + '0'  # P-VOP, time base, marker, time increment, marker, vop_coded=0
+    bits += '0' + '1' * ((8 - (len(bits) + 1) % 8) % 8)   # stuffing to the next byte
+    return b'\x00\x00\x01\xb6' + bytes(int(bits[i:i+8], 2) for i in range(0, len(bits), 8))
+
 def write_clip(fname,                    # `.avi` file to write (parent folders are created)
                n_frames:int=30,          # number of frames
                size:tuple=(320, 240),    # (width, height); UCF101 is 320x240
@@ -49,27 +56,46 @@ def write_clip(fname,                    # `.avi` file to write (parent folders 
                color:tuple=(200, 60, 40),# RGB colour of the bottom half
                codec:str='mpeg4',        # FFmpeg encoder; mpeg4 with the XVID tag is what UCF101 uses
                audio:bool=False,         # add a silent audio track, as real UCF101 clips have
+               title:bytes=None,         # container title, stored byte for byte (e.g. Latin-1: not UTF-8, as in some real clips)
+               nvops:tuple=(),           # (mpeg4) after these frames, add a packet that decodes to no frame, as packed DivX AVIs have
               )->Path:
     "Write a real video clip with PyAV whose frames encode their own index (see `frame_index`)"
     fname = Path(fname)
     fname.parent.mkdir(parents=True, exist_ok=True)
+    if nvops and codec != 'mpeg4': raise ValueError(f'nvops are MPEG-4 packets: use codec="mpeg4", not {codec!r}')
     w, h = size
+    placeholder = ''.join(np.random.default_rng(len(title)).choice(list('ABCDEFGHJKLMNPQRSTUVWXYZ'), len(title))) if title else None
     with av.open(str(fname), 'w') as c:
+        if title: c.metadata['title'] = placeholder  # same length: the bytes are swapped in below
         s = c.add_stream(codec, rate=fps)
         s.width, s.height, s.pix_fmt = w, h, 'yuv420p'
         if codec == 'mpeg4': s.codec_context.codec_tag = 'XVID'
         s.codec_context.qmin = s.codec_context.qmax = 2  # near-lossless, so frame levels survive encoding
         a = c.add_stream('pcm_s16le', rate=8000) if audio else None
         if n_frames == 0: c.start_encoding()  # a valid file with a video stream and no frames
+        packets = []
         for i in range(n_frames):
             frame = av.VideoFrame.from_ndarray(_frame(i, n_frames, w, h, color), format='rgb24')
-            for p in s.encode(frame): c.mux(p)
-        for p in s.encode(): c.mux(p)
+            packets += s.encode(frame)
+        packets += s.encode()
+        for t, p in enumerate(packets):
+            if nvops:  # every packet one frame slot later per placeholder before it (AVI has one packet per slot)
+                p.pts = p.dts = t + sum(k < t for k in nvops)
+            c.mux(p)
+            if t in nvops:
+                q = av.Packet(_nvop(fps))
+                q.stream, q.time_base = s, p.time_base
+                q.pts = q.dts = p.pts + 1
+                c.mux(q)
         if a is not None:
             af = av.AudioFrame.from_ndarray(np.zeros((1, 8000 * max(n_frames, 1) // fps), np.int16), format='s16', layout='mono')
             af.sample_rate = 8000
             for p in a.encode(af): c.mux(p)
             for p in a.encode(): c.mux(p)
+    if title:
+        data = fname.read_bytes()
+        if data.count(placeholder.encode()) != 1: raise RuntimeError(f'{fname}: could not place the title bytes')
+        fname.write_bytes(data.replace(placeholder.encode(), bytes(title)))
     return fname
 
 # %% ../nbs/00_testing.ipynb #18f03e78
