@@ -1,4 +1,4 @@
-"Extraction cases a notebook cannot show: compressed members through unar, no backend, a run killed part-way"
+"Extraction cases a notebook cannot show: compressed members through unar, no backend, a run killed part-way, odd layouts"
 import os, shutil, signal, subprocess, sys, time, zlib
 from pathlib import Path
 
@@ -39,6 +39,23 @@ def test_missing_and_non_rar_files(tmp_path):
     with pytest.raises(FileNotFoundError, match='nope.rar: no such archive; download it'): unrar(tmp_path/'nope.rar', tmp_path/'o')
     (tmp_path/'fake.rar').write_bytes(b'not a rar at all')
     with pytest.raises(RuntimeError, match='fake.rar: not a readable RAR archive'): extract_rar(tmp_path/'fake.rar', tmp_path/'o')
+    with pytest.raises(RuntimeError, match='fake.rar: not a readable RAR archive'): unrar(tmp_path/'fake.rar', tmp_path/'o')
+
+def test_file_named_like_strip_root_is_refused_not_dropped(tmp_path):
+    arc = write_rar(tmp_path/'a.rar', {'UCF-101': b'a file', 'UCF-101/A/v_A_g01_c01.avi': b'x' * 10})
+    rep = extract_rar(arc, tmp_path/'out', strip_root='UCF-101', progress=False)
+    assert rep.refused == {'UCF-101': 'a file where the UCF-101/ folder should be'}
+    assert rep.extracted == ['UCF-101/A/v_A_g01_c01.avi']
+    assert (tmp_path/'out/A/v_A_g01_c01.avi').read_bytes() == b'x' * 10
+
+def test_folder_that_cannot_be_made_is_reported(tmp_path):
+    "A folder member below a file member (`A`, then `A/B/`) fails and is named; the rest still comes out"
+    arc = write_rar(tmp_path/'a.rar', {'A': b'a file', 'A/B/': None, 'C/v_C_g01_c01.avi': b'c' * 10})
+    with pytest.raises(UnrarError, match=r'1 member\(s\) failed') as e: unrar(arc, tmp_path/'out', progress=False)
+    rep = e.value.report
+    assert list(rep.failed) == ['A/B/'] and 'NotADirectoryError' in rep.failed['A/B/']
+    assert sorted(rep.extracted) == ['A', 'C/v_C_g01_c01.avi']
+    assert (tmp_path/'out/A').read_bytes() == b'a file' and (tmp_path/'out/C/v_C_g01_c01.avi').read_bytes() == b'c' * 10
 
 def test_duplicate_member_names_keep_one_complete_file(tmp_path):
     arc = tmp_path/'dup.rar'
@@ -54,13 +71,14 @@ def test_duplicate_member_names_keep_one_complete_file(tmp_path):
 
 SCRIPT = '''
 import sys
-from videocls.data.ucf101 import extract_rar
-extract_rar(sys.argv[1], sys.argv[2], strip_root='UCF-101', progress=False)
+from videocls.data.ucf101 import unrar
+unrar(sys.argv[1], sys.argv[2], progress=False)
 '''
 
-def test_killed_run_resumes_without_reextracting(tmp_path):
+@pytest.mark.parametrize('top', ['UCF-101/C', 'C'])  # the UCF-101/ wrapper (dropped), a single class folder (kept)
+def test_killed_run_resumes_without_reextracting(tmp_path, capsys, top):
     n, size = 120, 1 << 20
-    members = {f'UCF-101/C/v_C_g01_c{i:03d}.avi': bytes([i % 251]) * size for i in range(n)}
+    members = {f'{top}/v_C_g01_c{i:03d}.avi': bytes([i % 251]) * size for i in range(n)}
     arc = write_rar(tmp_path/'big.rar', members)
     dest = tmp_path/'out'
     p = subprocess.Popen([sys.executable, '-c', SCRIPT, str(arc), str(dest)])
@@ -69,10 +87,12 @@ def test_killed_run_resumes_without_reextracting(tmp_path):
     p.send_signal(signal.SIGKILL); p.wait()
     done = sorted((dest/'C').glob('*.avi'))
     assert 5 <= len(done) < n, f'{len(done)} of {n}: the run was not interrupted part-way'
-    for f in done: assert f.read_bytes() == members[f'UCF-101/C/{f.name}']  # every file at its final path is complete
+    for f in done: assert f.read_bytes() == members[f'{top}/{f.name}']  # every file at its final path is complete
     before = {f: f.stat().st_mtime_ns for f in done}
-    rep = extract_rar(arc, dest, strip_root='UCF-101', progress=False)
-    assert len(rep.skipped) == len(done) and len(rep.extracted) == n - len(done) and not rep.failed
+    capsys.readouterr()
+    assert unrar(arc, dest, progress=False) == dest
+    assert capsys.readouterr().out.strip().endswith(
+        f': extracted {n - len(done)}, skipped {len(done)} already complete, failed 0, refused 0')
     assert all(f.stat().st_mtime_ns == t for f, t in before.items())  # not re-extracted
     assert not (dest/STAGING).exists()
     assert len(list((dest/'C').iterdir())) == n

@@ -192,14 +192,14 @@ class ConvLSTMTimePool(nn.Module):
         self.prev_h, self.prev_c = None, None
 
     def _state(self, x:Tensor)->tuple:
-        "The kept `(h, c)`, or zeros when there is none or it does not fit step `x` `(B, 4*hidden, H, W)`"
+        "The kept `(h, c)` detached from any graph, or zeros when there is none or it does not fit step `x` `(B, 4*hidden, H, W)`"
         shape = (x.shape[0], self.hidden_dim, *x.shape[2:])
         if self.prev_h is None or self.prev_h.shape != shape: return x.new_zeros(shape), x.new_zeros(shape)
-        return self.prev_h.to(x), self.prev_c.to(x)
+        return self.prev_h.detach().to(x), self.prev_c.detach().to(x)  # truncated BPTT: no gradient into earlier chunks
 
     def forward(self, x:Tensor, # gates' input part `(T, B, 4*hidden_dim, H, W)`
                )->Tensor: # hidden states `(T, B, hidden_dim, H, W)`
-        "Run the recurrence over the `T` steps of `x`, starting from (and updating) the kept state"
+        "Run the recurrence over the `T` steps of `x`, starting from the kept state (detached) and keeping the last one"
         if x.dim() != 5 or x.shape[2] != 4*self.hidden_dim:
             raise ValueError(f"ConvLSTMTimePool expects (T, B, {4*self.hidden_dim}, H, W), got {tuple(x.shape)}")
         h, c = self._state(x[0])
@@ -207,32 +207,35 @@ class ConvLSTMTimePool(nn.Module):
         for xt in x.unbind(0):  # xt: (B, 4*hidden, H, W)
             h, c = _lstm_update(self.conv_h2h(h) + xt, c, self.hidden_dim)
             outs.append(h)
-        self.prev_h, self.prev_c = h, c
+        self.prev_h, self.prev_c = h.detach(), c.detach()
         return torch.stack(outs, dim=0)  # T x (B, hidden, H, W) -> (T, B, hidden, H, W)
 
-    def reset(self, mask:Tensor|None=None, # `(B,)` bool: True for rows whose recording restarts; `None`: all rows
+    def reset(self, mask:Tensor, # `(B,)` bool (or 0/1): True KEEPS the row's state, False zeroes it (a new recording)
              ):
-        "Zero the kept state of the rows where `mask` is True (all rows if `mask` is `None`)"
+        "Keep the state of the rows where `mask` is True and zero the others (the tutorial's `prev_h *= mask`)"
+        if mask is None: raise ValueError("reset(None) is ambiguous: pass a (B,) bool mask, True for the rows whose state "
+                                          "is kept, or call reset_all() to zero every row")
         if self.prev_h is None: return
-        if mask is None:  # fresh zeros: no link to the old graph either
-            self.prev_h, self.prev_c = torch.zeros_like(self.prev_h), torch.zeros_like(self.prev_c)
-            return
-        mask = torch.as_tensor(mask, device=self.prev_h.device).bool().reshape(-1, 1, 1, 1)  # (B,) -> (B, 1, 1, 1)
+        mask = torch.as_tensor(mask, device=self.prev_h.device)
+        if mask.dtype != torch.bool:
+            if not ((mask == 0) | (mask == 1)).all(): raise ValueError("reset: the mask must be bool or 0/1 (True/1 keeps a row)")
+            mask = mask.bool()
+        mask = mask.reshape(-1, 1, 1, 1)  # (B,) -> (B, 1, 1, 1)
         if mask.shape[0] != self.prev_h.shape[0]:
             raise ValueError(f"reset: mask has {mask.shape[0]} rows, the state has batch size {self.prev_h.shape[0]}")
-        self.prev_h = self.prev_h.masked_fill(mask, 0.)
-        self.prev_c = self.prev_c.masked_fill(mask, 0.)
+        self.prev_h = torch.where(mask, self.prev_h.detach(), 0.)  # = state * mask, with exact zeros even for inf/nan
+        self.prev_c = torch.where(mask, self.prev_c.detach(), 0.)
 
     def reset_all(self):
-        "Zero the whole kept state"
-        self.reset()
+        "Zero the whole kept state: every row starts a new recording"
+        if self.prev_h is not None: self.prev_h, self.prev_c = torch.zeros_like(self.prev_h), torch.zeros_like(self.prev_c)
 
     def detach(self):
-        "Detach the kept state from the graph (truncated back-propagation through time)"
+        "Detach the kept state from the graph; `forward` already keeps it detached (kept for the older API)"
         if self.prev_h is not None: self.prev_h, self.prev_c = self.prev_h.detach(), self.prev_c.detach()
 
     def __getstate__(self):
-        "Pickle without the kept state (it may hold a graph, and belongs to one recording)"
+        "Pickle without the kept state (it belongs to one recording)"
         d = self.__dict__.copy()
         d['prev_h'] = d['prev_c'] = None
         return d
@@ -254,20 +257,20 @@ class ConvRNN(nn.Module):
 
     def forward(self, x:Tensor, # time-first `(T, B, cin, H, W)`
                )->Tensor: # `(T, B, cout, H', W')`
-        "Continue the kept recurrence over the chunk `x`"
+        "Continue the kept recurrence over the chunk `x` (gradients stop at the chunk's first step)"
         return self.timepool(self.conv_x2h(x))  # (T, B, 4*cout, H', W') -> (T, B, cout, H', W')
 
-    def reset(self, mask:Tensor|None=None, # `(B,)` bool: True for rows whose recording restarts; `None`: all rows
+    def reset(self, mask:Tensor, # `(B,)` bool (or 0/1): True KEEPS the row's state, False zeroes it (a new recording)
              ):
-        "Zero the state of the rows where `mask` is True (all rows if `mask` is `None`)"
+        "Keep the state of the rows where `mask` is True and zero the others (the tutorial's convention)"
         self.timepool.reset(mask)
 
     def reset_all(self):
-        "Zero the whole state"
+        "Zero the whole state: every row starts a new recording"
         self.timepool.reset_all()
 
     def detach(self):
-        "Detach the state from the graph (truncated back-propagation through time)"
+        "Detach the state from the graph; `forward` already does it (kept for the older API)"
         self.timepool.detach()
 
 # %% ../nbs/10_layers.ipynb #44928e12

@@ -298,9 +298,9 @@ class ConvRNNModel(VideoClassifier):
     def _head(self, n_out): return create_head(self.num_features, n_out, lin_ftrs=self.lin_ftrs, ps=self.ps)
 
     def reset_state(self):
-        "Zero the kept state of stateful `ConvRNN` layers (nothing to do for the others)"
+        "Zero the kept state of stateful `ConvRNN` layers, every row (nothing to do for the others)"
         if self.rnn == 'convrnn':
-            for layer in self.recurrent: layer.reset()
+            for layer in self.recurrent: layer.reset_all()
 
     def forward_features(self, x)->Tensor:
         "The last layer's hidden state after the last frame, `(B, num_features, h, w)`"

@@ -79,10 +79,12 @@ class UnrarError(RuntimeError):
     def __init__(self, msg, report): super().__init__(msg); self.report = report
 
 # %% ../../nbs/01_data.ucf101.ipynb #9a8ccdb9
-def _common_root(paths):
-    "The single top folder every path is under, if there is one"
-    tops = {p.parts[0] for p in paths if len(p.parts) > 1} | {p.parts[0] for p in paths if len(p.parts) == 1 and p.suffix}
-    return tops.pop() if len(tops) == 1 else None
+def _open_rar(fname:Path):
+    "`rarfile.RarFile(fname)`, with errors that say what to do"
+    if not fname.is_file(): raise FileNotFoundError(f'{fname}: no such archive')
+    try: return rarfile.RarFile(fname)
+    except (rarfile.NotRarFile, rarfile.BadRarFile) as e:
+        raise RuntimeError(f'{fname}: not a readable RAR archive ({e}); download it again') from None
 
 def _mkdirs(d:Path, dest:Path):
     "Create `d` and its parents below `dest`, each with mode 0o755"
@@ -112,10 +114,7 @@ def extract_rar(fname,                # RAR archive
                )->UnrarReport:
     "Extract `fname` into `dest` safely and resumably: verified members only, nothing outside `dest`"
     fname, dest = Path(fname), Path(dest)
-    if not fname.is_file(): raise FileNotFoundError(f'{fname}: no such archive')
-    try: rf = rarfile.RarFile(fname)
-    except (rarfile.NotRarFile, rarfile.BadRarFile) as e:
-        raise RuntimeError(f'{fname}: not a readable RAR archive ({e}); download it again') from None
+    rf = _open_rar(fname)
     rep = UnrarReport()
     with rf:
         infos = rf.infolist()
@@ -135,11 +134,16 @@ def extract_rar(fname,                # RAR archive
                     rep.refused[name] = 'symlink or link member'; continue
                 if strip_root:
                     if rel.parts[0] != strip_root: rep.refused[name] = f'outside the {strip_root}/ folder'; continue
-                    if len(rel.parts) == 1: continue
+                    if len(rel.parts) == 1:
+                        if not info.is_dir(): rep.refused[name] = f'a file where the {strip_root}/ folder should be'
+                        continue  # the folder itself: nothing to create
                     rel = Path(*rel.parts[1:])
                 final = dest/rel
                 if dest not in final.resolve().parents: rep.refused[name] = 'resolves outside the destination'; continue
-                if info.is_dir(): _mkdirs(final, dest); continue
+                if info.is_dir():
+                    try: _mkdirs(final, dest)
+                    except OSError as e: rep.failed[name] = f'{type(e).__name__}: {e}'
+                    continue
                 if final.is_file() and not final.is_symlink() and final.stat().st_size == info.file_size:
                     rep.skipped.append(name); continue
                 try:
@@ -150,6 +154,14 @@ def extract_rar(fname,                # RAR archive
     return rep
 
 # %% ../../nbs/01_data.ucf101.ipynb #2b01fecb
+def _wrapper_root(members:list, # `(relative path, is_dir)` of every member with a safe name
+                 )->str|None:
+    "The wrapper folder to drop: the single top entry, a folder, with every file at least two levels below it"
+    tops = {p.parts[0] for p, _ in members}
+    files = [p for p, is_dir in members if not is_dir]
+    if len(tops) != 1 or not files or any(len(p.parts) < 3 for p in files): return None
+    return tops.pop()
+
 def _fmt_problems(d, n=10):
     lines = [f'  {k}: {v}' for k, v in list(d.items())[:n]]
     return '\n'.join(lines + ([f'  ... and {len(d) - n} more'] if len(d) > n else []))
@@ -158,16 +170,15 @@ def unrar(fname=None,  # RAR archive; default `UCF101.rar` in fastai's archive f
           dest=None,   # where to extract; default `UCF101/` in fastai's data folder
           progress:bool=True, # show a progress bar
          )->Path:
-    "Extract the UCF101 archive `fname` into `dest`, class folders directly inside; return `dest`"
-    # A single top folder holding everything (`UCF-101/` in the real archive) is dropped.
+    "Extract the UCF101 archive `fname` into `dest`, dropping a `UCF-101/`-like wrapper folder only; return `dest`"
     fname = Path(fname or ucf101_archive_path())
     dest = Path(dest or ucf101_data_path())
     if not fname.exists():
         raise FileNotFoundError(f'{fname}: no such archive; download it with `download_ucf101()` or pass `fname`')
-    with rarfile.RarFile(fname) as rf: names = [safe_member_path(i.filename) for i in rf.infolist()]
-    root = _common_root([p for p in names if p is not None])
+    with _open_rar(fname) as rf: members = [(safe_member_path(i.filename), i.is_dir()) for i in rf.infolist()]
+    root = _wrapper_root([(p, d) for p, d in members if p is not None])
     rep = extract_rar(fname, dest, strip_root=root, progress=progress)
-    print(f'{fname.name} -> {dest}: {rep}')
+    print(f'{fname.name} -> {dest}' + (f' (top folder {root}/ dropped)' if root else '') + f': {rep}')
     msgs = []
     if rep.failed: msgs.append(f'{len(rep.failed)} member(s) failed; nothing was left at their final path:\n'
                                f'{_fmt_problems(rep.failed)}\nRe-run to retry them (complete members are skipped); '
