@@ -191,13 +191,17 @@ def unrar(fname=None,  # RAR archive; default `UCF101.rar` in fastai's archive f
 _re_ucf101 = re.compile(r'v_(?P<cls>[^_/]+)_g(?P<group>\d+)_c(?P<clip>\d+)')
 UCF101_FOLD_GROUPS = {1: range(1, 8), 2: range(8, 15), 3: range(15, 22)}
 
+def _clip_stem(fname)->str:
+    "The clip's name without extension (`.avi`, a clip store's `.clip`, ...): UCF101 names hold no dots"
+    return Path(str(fname).strip().replace('\\', '/')).name.split('.', 1)[0]
+
 def ucf101_group(fname)->int|None:
-    "Group number of a UCF101 clip (file or frames folder) named `v_<Class>_gNN_cMM`, or None"
-    m = _re_ucf101.fullmatch(Path(fname).name.rsplit('.avi', 1)[0])
+    "Group number of a UCF101 clip (video, frames folder or stored clip) named `v_<Class>_gNN_cMM`, or None"
+    m = _re_ucf101.fullmatch(_clip_stem(fname))
     return int(m['group']) if m else None
 
 # %% ../../nbs/01_data.ucf101.ipynb #c48345cf
-def _clip_key(fname)->str: return Path(str(fname).strip().split()[0].replace('\\', '/')).name.rsplit('.avi', 1)[0].lower()
+def _clip_key(fname)->str: return _clip_stem(str(fname).strip().split()[0]).lower()
 
 def read_ucf101_split(fname)->set:
     "Clip names (lower case, no extension) listed in an official `trainlist0k.txt`/`testlist0k.txt`"
@@ -238,7 +242,7 @@ def GroupSplitter(valid_groups):
 def warn_group_leak(files, splits)->int:
     "Warn if clips of one UCF101 group (same class and `gNN`) are in both train and valid `splits`; return how many groups leak"
     def _groups(idxs):
-        ms = (_re_ucf101.fullmatch(Path(files[i]).name.rsplit('.avi', 1)[0]) for i in idxs)
+        ms = (_re_ucf101.fullmatch(_clip_stem(files[i])) for i in idxs)
         return {(m['cls'], m['group']) for m in ms if m}
     leak = _groups(splits[0]) & _groups(splits[1])
     if leak: warnings.warn(f'{len(leak)} UCF101 group(s) have clips in both train and valid (e.g. {sorted(leak)[0]}): '
