@@ -4,22 +4,24 @@
 
 # %% ../nbs/50_train.ipynb #80a84ecf
 from __future__ import annotations
-import json, math, sys, time, warnings
+import copy, json, math, sys, time, warnings
 from contextlib import nullcontext
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 import matplotlib
 import matplotlib.pyplot as plt
 from fastcore.imports import in_notebook
 from fastai.learner import Learner
+from fastai.optimizer import OptimWrapper
 from fastai.metrics import accuracy, top_k_accuracy
 from fastai.interpret import ClassificationInterpretation
 from fastai.torch_core import set_seed
 from fastai.data.transforms import RandomSplitter
-import fastai.callback.fp16  # Learner.to_fp16, to_fp32
+import fastai.callback.fp16  # Learner.to_fp16, to_bf16, to_fp32
 import fastai.callback.schedule  # Learner.fit_one_cycle, fine_tune, lr_find
 
 from .data.ucf101 import ucf101_group, UCF101Splitter, GroupSplitter
@@ -29,7 +31,101 @@ from .data.synthetic import make_synthetic_videos, synthetic_class_info
 from .models import create_video_model, video_model_names
 
 # %% auto #0
-__all__ = ['default_splitter', 'per_class_accuracy', 'pair_accuracy', 'train_video_model', 'format_summary', 'train_videos']
+__all__ = ['VideoAdamW', 'auto_precision', 'video_learner', 'train_step_rate', 'pick_bs', 'default_splitter',
+           'per_class_accuracy', 'pair_accuracy', 'train_video_model', 'format_summary', 'train_videos']
+
+# %% ../nbs/50_train.ipynb #b98547b4
+VideoAdamW = partial(OptimWrapper, opt=partial(torch.optim.AdamW, betas=(0.9, 0.99), eps=1e-5, weight_decay=0.01, foreach=True))
+
+def auto_precision(device)->str:
+    "The mixed precision for `device`: 'bf16' on a GPU that has it, 'fp16' on other GPUs, 'fp32' elsewhere"
+    device = torch.device(device if device is not None else 'cpu')
+    if device.type != 'cuda': return 'fp32'
+    return 'bf16' if torch.cuda.is_bf16_supported() else 'fp16'
+
+def video_learner(dls,                   # `DataLoaders` of clips (`get_action_dataloaders`)
+                  model='simple',        # a model name (`video_model_names`) or an `nn.Module`
+                  arch='resnet18',       # encoder of a named CNN model: timm name, 'torchvision.<name>' or builder
+                  pretrained:bool=False, # start from pretrained encoder weights (`weights`, a local file)
+                  weights=None,          # local state_dict file for the encoder
+                  splitter=None,         # parameter groups (named models bring theirs)
+                  precision:str='auto',  # 'auto' (`auto_precision`), 'bf16', 'fp16' or 'fp32'
+                  channels_last:bool=None, # convolution weights channels-last; default: on a GPU, for models with convolutions
+                  opt_func=VideoAdamW,   # optimizer
+                  metrics=accuracy,      # fastai metrics
+                  **kwargs,              # passed to `create_video_model` (named models) or `Learner`
+                 )->Learner:
+    "A `Learner` for a video model with mixed precision, channels-last and a foreach AdamW where they pay"
+    device = torch.device(dls.device if dls.device is not None else 'cpu')
+    if isinstance(model, str):
+        xb = dls.one_batch()[0]  # an ImageTuple of seq_len frames (B, C, H, W)
+        model, splitter = create_video_model(model, dls.c, arch=arch, pretrained=pretrained, weights=weights,
+                                             seq_len=len(xb), image_size=xb[0].shape[-1], **kwargs)
+        kwargs = {}
+    learn = Learner(dls, model, opt_func=opt_func, metrics=metrics, **({'splitter': splitter} if splitter else {}), **kwargs)
+    precision = auto_precision(device) if precision == 'auto' else precision
+    if precision not in ('bf16', 'fp16', 'fp32'): raise ValueError(f"precision must be 'auto', 'bf16', 'fp16' or 'fp32', not {precision!r}")
+    if precision == 'bf16': learn.to_bf16()
+    elif precision == 'fp16': learn.to_fp16()
+    has_conv = any(isinstance(m, nn.Conv2d) for m in model.modules())
+    if channels_last if channels_last is not None else (device.type == 'cuda' and has_conv):
+        learn.model = learn.model.to(memory_format=torch.channels_last)
+    if device.type == 'cuda': torch.backends.cudnn.benchmark = True
+    learn.precision = precision
+    return learn
+
+# %% ../nbs/50_train.ipynb #bd94833b
+def train_step_rate(model:nn.Module,      # the model (a copy is trained: `model` is left as it is)
+                    bs:int,               # batch size
+                    seq_len:int,          # frames per clip
+                    image_size:int,       # frame size
+                    device=None,          # default: the model's device
+                    precision:str='auto', # 'auto' (`auto_precision`), 'bf16', 'fp16' or 'fp32'
+                    channels_last:bool=None, # default: on a GPU, for models with convolutions
+                    n_steps:int=10,       # timed steps, after 3 untimed ones
+                   )->float:
+    "Training clips/s of `model` at batch size `bs` on random clips already on the device ('compute only')"
+    device = torch.device(device or next(model.parameters()).device)
+    precision = auto_precision(device) if precision == 'auto' else precision
+    m = copy.deepcopy(model).to(device).train()
+    if channels_last if channels_last is not None else (device.type == 'cuda' and any(isinstance(o, nn.Conv2d) for o in m.modules())):
+        m = m.to(memory_format=torch.channels_last)
+    opt = torch.optim.AdamW(m.parameters(), 1e-4, foreach=True)
+    scaler = torch.amp.GradScaler(device.type, enabled=precision == 'fp16')
+    dtype = {'bf16': torch.bfloat16, 'fp16': torch.float16}.get(precision)
+    x = torch.randn(bs, seq_len, 3, image_size, image_size, device=device)  # (B, T, C, H, W)
+    y = None
+    def step():
+        nonlocal y
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+            out = m(x)
+            if y is None: y = torch.randint(0, out.shape[-1], (bs,), device=device)
+            loss = nn.functional.cross_entropy(out.float(), y)
+        scaler.scale(loss).backward(); scaler.step(opt); scaler.update(); opt.zero_grad(set_to_none=True)
+    sync = torch.cuda.synchronize if device.type == 'cuda' else (lambda: None)
+    for _ in range(3): step()
+    sync(); t0 = time.perf_counter()
+    for _ in range(n_steps): step()
+    sync()
+    return bs * n_steps / (time.perf_counter() - t0)
+
+def pick_bs(model:nn.Module,                  # the model
+            seq_len:int,                      # frames per clip
+            image_size:int,                   # frame size
+            bss=(16, 32, 64, 128, 256, 512),  # batch sizes to try, smallest first
+            tol:float=0.1,                    # "full": within this fraction of the best rate
+            **kwargs,                         # passed to `train_step_rate`
+           )->tuple:
+    "`(bs, rates)`: the smallest batch size of `bss` that trains within `tol` of the best clips/s, and each one's rate"
+    rates = {}
+    for bs in bss:
+        try: rates[bs] = train_step_rate(model, bs, seq_len, image_size, **kwargs)
+        except torch.OutOfMemoryError: break  # larger ones will not fit either
+        finally:
+            if torch.cuda.is_available(): torch.cuda.empty_cache()
+    if not rates: raise RuntimeError(f'no batch size of {list(bss)} fits in memory')
+    best = max(rates.values())
+    return next(bs for bs, r in rates.items() if r >= (1 - tol) * best), rates
 
 # %% ../nbs/50_train.ipynb #eaf9ca46
 def default_splitter(files, fold:int=None, seed:int=42):

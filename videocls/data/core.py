@@ -4,7 +4,7 @@
 
 # %% ../../nbs/03_data.core.ipynb #380a4f2e
 from __future__ import annotations
-import math, random, warnings
+import gc, math, random, warnings, weakref
 from collections import Counter
 from pathlib import Path
 
@@ -14,14 +14,15 @@ from torch import Tensor
 from PIL import Image, ImageOps
 from plum import dispatch
 from torchvision.ops import roi_align
-from fastcore.basics import fastuple, store_attr, defaults
+from fastcore.basics import fastuple, store_attr, defaults, chunked
 from fastcore.foundation import L
 from fasttransform import Transform
-from fastai.data.core import Datasets, get_show_batch_func
+from fastai.data.core import Datasets, TfmdDL, get_show_batch_func
 from fastai.data.block import TransformBlock
 from fastai.data.transforms import (parent_label, Categorize, IndexSplitter, RandomSplitter, ToTensor,
                                     IntToFloatTensor, Normalize)
-from fastai.torch_core import show_image, TensorBase, TensorImage, default_device
+from fastai.torch_core import show_image, TensorBase, TensorImage, default_device, to_device, retain_types, retain_type
+from fastai.data.load import fa_collate
 from fastai.vision.data import get_grid
 from fastai.vision.core import PILImage, image2tensor
 from fastai.vision.augment import Resize
@@ -33,7 +34,7 @@ from .ucf101 import warn_group_leak
 
 # %% auto #0
 __all__ = ['SAMPLING_MODES', 'AUGMENT', 'ImageTuple', 'sample_frames', 'ImageTupleTfm', 'denormalize', 'TensorClip', 'ClipTfm',
-           'ClipBatchTfm', 'get_action_dataloaders', 'show_batch', 'show_results', 'ImageTupleBlock']
+           'ClipBatchTfm', 'ClipDataLoader', 'get_action_dataloaders', 'show_batch', 'show_results', 'ImageTupleBlock']
 
 # %% ../../nbs/03_data.core.ipynb #9b32b309
 class ImageTuple(fastuple):
@@ -94,7 +95,7 @@ def denormalize(t:Tensor, stats=imagenet_stats)->Tensor:
     mean, std = (torch.tensor(s, device=t.device).view(3, 1, 1) for s in stats)
     return (t * std + mean) * 255
 
-# %% ../../nbs/03_data.core.ipynb #c745a5de
+# %% ../../nbs/03_data.core.ipynb #640f64f7
 class TensorClip(TensorBase):
     "uint8 frames of a clip `(T, H, W, 3)`, or of a batch of clips `(B, T, H, W, 3)`: what the store path sends to the device"
 
@@ -112,7 +113,7 @@ class ClipTfm(_FrameSampler):
             frames = np.stack([np.asarray(ImageOps.fit(Image.fromarray(f), self.size, Image.BILINEAR)) for f in frames])
         return TensorClip(torch.from_numpy(frames))
 
-# %% ../../nbs/03_data.core.ipynb #c534b01f
+# %% ../../nbs/03_data.core.ipynb #54cb8eb8
 AUGMENT = dict(scale=(0.35, 1.), ratio=(3/4, 4/3), flip=True, brightness=0.2, contrast=0.2)  # the training default (train_videos)
 
 class ClipBatchTfm(_SplitAware):
@@ -161,6 +162,96 @@ class ClipBatchTfm(_SplitAware):
 
     def decodes(self, x:TensorImage): return TensorImage((denormalize(x, self.stats) / 255).clamp(0, 1))
 
+# %% ../../nbs/03_data.core.ipynb #c08f6cb7
+class _Items:
+    "Item `i` of a fastai `TfmdDL`'s dataset through its `after_item`, for torch's map-style `DataLoader` (in the workers)"
+    def __init__(self, dl): self.dataset, self.after_item, self.n = dl.dataset, dl.after_item, dl.n
+    def __len__(self): return self.n
+    def __getitem__(self, i): return self.after_item(self.dataset[i])
+
+class _Collate:
+    "A list of items to a batch as fastai makes it (`before_batch`, `fa_collate`, types kept)"
+    def __init__(self, dl): self.before_batch = dl.before_batch
+    def __call__(self, items): return retain_types(fa_collate(self.before_batch(items)), items[0])
+
+class _Chunks:
+    "The chunks of item indices of one epoch of `dl` (fastai's order and `drop_last`); `plan`: chunks per batch"
+    def __init__(self, dl, chunk:int): self.dl, self.chunk, self.plan = weakref.ref(dl), chunk, []  # weak: no cycle
+    def __iter__(self):
+        dl = self.dl()
+        batches = list(chunked(dl.get_idxs(), chunk_sz=dl.bs, drop_last=dl.drop_last))
+        self.plan = [math.ceil(len(b) / self.chunk) for b in batches]
+        return (list(b[i:i + self.chunk]) for b in batches for i in range(0, len(b), self.chunk))
+
+def _init_worker(worker_id):
+    torch.set_num_threads(1)
+    gc.freeze()  # never collect what the parent left: it may hold CUDA tensors, which a forked process must not free
+
+def _stop_workers(loader):
+    "Stop the worker processes of torch `DataLoader` `loader` while its queues still work"
+    it = getattr(loader, '_iterator', None)
+    if it is not None: it._shutdown_workers()
+
+def _record_stream(b, stream):
+    "Tell the CUDA allocator that the tensors of `b` are used on `stream`"
+    if isinstance(b, Tensor): b.record_stream(stream)
+    elif isinstance(b, (tuple, list)):
+        for o in b: _record_stream(o, stream)
+
+class ClipDataLoader(TfmdDL):
+    "fastai's `TfmdDL` with persistent workers that build chunks of batches, the next epoch loading early, and copies overlapped with compute"
+    chunk_size, _workers, _primed = None, None, None
+    def _start(self):
+        "The epoch's chunks from the workers, and how many chunks make each batch"
+        if self._workers is None:
+            nw = self.fake_l.num_workers
+            self._chunks = _Chunks(self, self.chunk_size or min(self.bs, max(32, math.ceil(self.bs / nw))))
+            gc.collect()  # garbage left now would be the workers' to collect (see `_init_worker`)
+            self._workers = torch.utils.data.DataLoader(_Items(self), batch_sampler=self._chunks, collate_fn=_Collate(self),
+                num_workers=nw, pin_memory=self.fake_l.pin_memory, persistent_workers=True, worker_init_fn=_init_worker,
+                timeout=self.fake_l.timeout)
+            # fastai's loaders sit in reference cycles, so garbage collection frees them, and with them torch's worker
+            # queues, before torch can tell its workers to stop (each then takes 5 s to time out): stop them first
+            weakref.finalize(self, _stop_workers, self._workers)
+        it = iter(self._workers)  # draws the epoch's order (`_Chunks.__iter__`) and sets the workers going
+        return it, self._chunks.plan
+
+    def _on_device(self, chunks):
+        "One batch from its chunks: on the device, joined, through `after_batch`"
+        chunks = [tuple(c) if type(c) == list else c for c in chunks]  # pinning turns tuples into lists
+        if self.device is not None: chunks = [to_device(c, self.device, non_blocking=True) for c in chunks]
+        b = chunks[0] if len(chunks) == 1 else tuple(retain_type(torch.cat(xs), xs[0]) for xs in zip(*chunks))
+        return self.after_batch(b)
+
+    def __iter__(self):
+        if self.fake_l.num_workers == 0:  # fastai's own loop (also what `one_batch` uses)
+            yield from super().__iter__()
+            return
+        self.randomize()
+        self.before_iter()
+        it, plan = self._primed or self._start()
+        self._primed = None
+        batches = ([next(it) for _ in range(k)] for k in plan)
+        dev = torch.device(self.device) if self.device is not None else None
+        if dev is None or dev.type != 'cuda': yield from map(self._on_device, batches)
+        else:
+            side, main, prev = torch.cuda.Stream(dev), torch.cuda.current_stream(dev), None
+            for chunks in batches:
+                with torch.cuda.stream(side): b = self._on_device(chunks)
+                if prev is not None: yield prev
+                main.wait_stream(side)
+                _record_stream(b, main)
+                prev = b
+            if prev is not None: yield prev
+        self._primed = self._start()  # the next epoch loads while this one is validated (or the other set is used)
+        self.after_iter()
+
+    def __getstate__(self):
+        "Pickle without the worker processes"
+        d = self.__dict__.copy()
+        for k in ('_workers', '_chunks', '_primed'): d.pop(k, None)
+        return d
+
 # %% ../../nbs/03_data.core.ipynb #162d1975
 def _drop_unreadable(files:L, val_idxs)->tuple:
     "`files` and `val_idxs` without the clips `check_frames` finds unreadable, with a warning naming them"
@@ -181,7 +272,7 @@ def _store_dataloaders(clips:L, splits, bs:int, image_size:int, seq_len:int, mod
     nw = kwargs.pop('num_workers', min(defaults.cpus, 16))
     ds = Datasets(clips, tfms=[[ClipTfm(seq_len, mode, size)], [parent_label, Categorize]], splits=splits)
     return ds.dataloaders(bs=bs, after_batch=[ClipBatchTfm(image_size, **aug)], drop_last=True, device=device,
-                          num_workers=nw, persistent_workers=nw > 0, pin_memory=device.type == 'cuda', **kwargs)
+                          num_workers=nw, pin_memory=device.type == 'cuda', dl_type=ClipDataLoader, **kwargs)
 
 def get_action_dataloaders(files,              # clip folders (`get_instances(path_frames)`), or a clip store (`ClipStore`, its path or clips)
                            bs:int=8,           # batch size

@@ -4,7 +4,7 @@
 
 # %% ../../nbs/02_data.frames.ipynb #3736f841
 from __future__ import annotations
-import json, os, shutil, signal, time
+import gc, json, os, shutil, signal, time
 import multiprocessing as mp
 from multiprocessing.connection import wait
 from dataclasses import dataclass, field, asdict
@@ -80,7 +80,7 @@ def extract_frames(video_path,           # video file (any container/codec FFmpe
     "Yield the frames of `video_path` one at a time as PIL images; raise `VideoError` naming the file if it is damaged"
     for frame in decode_video(video_path, strict, threads): yield frame.to_image()
 
-# %% ../../nbs/02_data.frames.ipynb #98f8e1a0
+# %% ../../nbs/02_data.frames.ipynb #79bb1456
 _Y_FULL = np.clip(np.round((np.arange(256) - 16) * 255 / 219), 0, 255).astype(np.uint8)        # luma 16-235 -> 0-255
 _C_FULL = np.clip(np.round((np.arange(256) - 128) * 255 / 224 + 128), 0, 255).astype(np.uint8)  # chroma 16-240 -> 0-255
 
@@ -156,6 +156,7 @@ class FramesReport:
 
 def _worker(f, conn):
     "A worker process: run `f` on each item received until `None`, sending back `(True, result)` or `(False, why)`"
+    gc.freeze()  # leave the parent's objects alone: no garbage collector walks over (and copies) the memory it shares
     while (item := conn.recv()) is not None:
         try: conn.send((True, f(item)))
         except Exception as e: conn.send((False, f'{type(e).__name__}: {e}'))
@@ -261,7 +262,7 @@ def get_frames(clip_path)->L:
     "Frame files of the clip folder `clip_path`, in frame order"
     return L(sorted(p for p in Path(clip_path).iterdir() if p.suffix.lower() in ('.jpg', '.jpeg', '.png')))
 
-# %% ../../nbs/02_data.frames.ipynb #87269d08
+# %% ../../nbs/02_data.frames.ipynb #f0d68d4f
 _END_MARKERS = {'.jpg': b'\xff\xd9', '.jpeg': b'\xff\xd9', '.png': b'IEND\xaeB`\x82'}
 
 def _clip_problem(clip)->str|None:
