@@ -30,13 +30,18 @@ def test_extract_missing_and_empty(tmp_path):
     (tmp_path/'x.zip').write_text('zip')
     check_fails(run('videocls-extract', tmp_path/'x.zip', tmp_path/'f'), 'x.zip: expected a .rar archive')
 
-def test_extract_reports_bad_clip_and_converts_the_rest(tmp_path):
+@pytest.mark.parametrize('frames', [False, True])
+def test_extract_reports_bad_clip_and_converts_the_rest(tmp_path, frames):
+    "A clip store (the default) or a frames tree (--frames): the bad clip is named, the others converted, a re-run skips them"
     make_ucf101_tree(tmp_path/'v', groups=(1,), clips_per_group=2, n_frames=5, size=(32, 32))
     (tmp_path/'v/Basketball/v_Basketball_g02_c01.avi').write_bytes(b'garbage' * 100)
-    r = run('videocls-extract', tmp_path/'v', tmp_path/'f', '--n-workers', 2)
+    flag = ['--frames'] if frames else []
+    r = run('videocls-extract', tmp_path/'v', tmp_path/'f', '--n-workers', 2, *flag)
     assert r.returncode == 0, r.stderr
     assert 'converted 4 clips' in r.stdout and 'failed 1' in r.stdout and 'v_Basketball_g02_c01.avi: VideoError' in r.stdout
-    r = run('videocls-extract', tmp_path/'v', tmp_path/'f')
+    assert (f'frames tree: {tmp_path}/f' if frames else f'clip store: ClipStore({tmp_path}/f: 4 clips, 2 classes)') in r.stdout
+    assert (tmp_path/'f/ApplyEyeMakeup').is_dir() and (tmp_path/'f/manifest.json').exists() != frames
+    r = run('videocls-extract', tmp_path/'v', tmp_path/'f', *flag)
     assert 'converted 0 clips' in r.stdout and 'skipped 4' in r.stdout
 
 def test_train_bad_inputs(tmp_path, one_class):
@@ -45,6 +50,17 @@ def test_train_bad_inputs(tmp_path, one_class):
     check_fails(run('videocls-train', tmp_path/'empty'), 'empty: holds neither videos')
     check_fails(run('videocls-train', one_class/'videos', '--out', tmp_path/'o'), 'only 1 class folder(s) with clips')
     check_fails(run('videocls-train', '--models', 'simple,c3d'), "unknown model(s) ['c3d']")
+    check_fails(run('videocls-train', '--flip', '--no-flip'), '--flip and --no-flip contradict each other')
+    check_fails(run('videocls-train', '--valid-groups', 'three'), '--valid-groups takes group numbers separated by commas')
+
+def test_train_says_which_split_and_what_to_pass(tmp_path):
+    "A partial UCF101 (groups 1-7 and one in 23): fold 1 leaves too little to train; the message says so and what to pass"
+    classes = [f'C{i:02d}' for i in range(5)]
+    make_ucf101_tree(tmp_path/'v', classes=classes, groups=(1, 2, 3), clips_per_group=1, n_frames=6, size=(32, 32))
+    make_ucf101_tree(tmp_path/'v', classes=classes[:1], groups=(23,), clips_per_group=1, n_frames=6, size=(32, 32))
+    check_fails(run('videocls-train', tmp_path/'v', '--out', tmp_path/'o', '--bs', 4),
+                'split: official UCF101 fold 1 (groups 1-7 in validation): 1 training and 15 validation clips (1 and 5 of 5 classes)',
+                'only 1 training clips for a batch size of 4', '--valid-pct 0.2')
 
 def test_predict_bad_inputs(tmp_path):
     clip = write_clip(tmp_path/'v.avi', n_frames=5, size=(32, 32))
@@ -74,7 +90,9 @@ def test_predict_classifies_and_names_unreadable_video(tmp_path):
     learn.fit_one_cycle(4, 1e-2)
     learn.export(tmp_path/'learner.pkl')
     held_out = write_clip(tmp_path/'new/v_Basketball_g09_c01.avi', n_frames=30, size=(64, 64), color=(40, 160, 60))
+    packed = write_clip(tmp_path/'new/v_Basketball_g09_c02.avi', n_frames=30, size=(64, 64), color=(40, 160, 60), nvops=(5, 17, 29))
     (tmp_path/'notes.avi').write_text('not a video')
-    r = run('videocls-predict', tmp_path/'learner.pkl', held_out, tmp_path/'notes.avi', '--k', 2)
+    r = run('videocls-predict', tmp_path/'learner.pkl', held_out, packed, tmp_path/'notes.avi', '--k', 2, '--n-clips', 30)
     assert f'{held_out}: Basketball ' in r.stdout, r.stdout
-    check_fails(r, f'{tmp_path}/notes.avi: error: {tmp_path}/notes.avi: cannot be read as a video', '1 of 2 video(s) could not be classified')
+    assert f'{packed}: Basketball ' in r.stdout, r.stdout    # more packets than frames: the frames that decode are used
+    check_fails(r, f'{tmp_path}/notes.avi: error: {tmp_path}/notes.avi: cannot be read as a video', '1 of 3 video(s) could not be classified')

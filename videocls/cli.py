@@ -11,6 +11,7 @@ warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', ca
 from fastcore.script import call_parse, CliError
 
 from .data.frames import make_frames_tree
+from .data.store import make_store
 from .models import video_model_names
 
 # %% auto #0
@@ -27,19 +28,25 @@ def _user_errors(f, *args, **kwargs):
 
 # %% ../nbs/60_cli.ipynb #ae8b8904
 @call_parse
-def extract(src:str,            # a UCF101 .rar archive, or a folder of videos `<Class>/<clip>.avi`
-            dest:str,           # frames tree to write: `DEST/<Class>/<clip>/00000.jpg, ...`
+def extract(src:str,            # a UCF101 .rar archive, a folder of videos `<Class>/<clip>.avi` (or, for a store, a frames tree)
+            dest:str,           # the clip store to write (`DEST/manifest.json`, `DEST/<Class>/<clip>.clip`)
+            frames:bool=False,  # write a frames tree instead (the seed's layout: `DEST/<Class>/<clip>/00000.jpg, ...`)
+            min_size:int=112,   # store: frames shrink by a whole factor to a short side of at least this
             videos:str=None,    # where a .rar is extracted to (default: beside it, named after it)
             n_workers:int=None, # decoding processes (default: all CPUs)
-            force:bool=False,   # re-extract clips already complete
+            force:bool=False,   # redo clips already complete
            ):
-    "Turn a UCF101 archive or a folder of videos into a frames tree: resumable, with a report of bad clips"
-    path = _user_errors(make_frames_tree, src, dest, videos=videos, n_workers=n_workers, force=force)
-    print(f'frames tree: {path}')
+    "Turn a UCF101 archive or a folder of videos into a clip store (or a frames tree): resumable, with a report of bad clips"
+    if frames:
+        path = _user_errors(make_frames_tree, src, dest, videos=videos, n_workers=n_workers, force=force)
+        print(f'frames tree: {path}')
+    else:
+        store = _user_errors(make_store, src, dest, videos=videos, min_size=min_size, n_workers=n_workers, force=force)
+        print(f'clip store: {store}')
 
 # %% ../nbs/60_cli.ipynb #de6f7e00
 @call_parse(pos=['data'])
-def train(data:str=None,            # frames tree, folder of videos or UCF101 .rar (default: the built-in synthetic dataset)
+def train(data:str=None,            # clip store, frames tree, folder of videos or UCF101 .rar (default: the built-in dataset)
           models:str='simple,rnn',  # comma-separated: simple, rnn, convlstm, convgru, convrnn, timesformer
           epochs:int=8,             # epochs per model
           lr:float=2e-3,            # learning rate (ignored with --lr-find)
@@ -47,23 +54,34 @@ def train(data:str=None,            # frames tree, folder of videos or UCF101 .r
           bs:int=16,                # batch size
           image_size:int=64,        # frame size after resizing
           seq_len:int=8,            # frames per clip
-          mode:str='uniform',       # frame sampling: first, uniform or random
-          fold:int=None,            # official UCF101 fold 1-3 (default: a group-wise split)
+          mode:str='uniform',       # frame sampling: first, uniform, random or segments
+          fold:int=None,            # official UCF101 fold 1-3 (default: fold 1 for UCF101's groups, else the last 20% of groups)
+          valid_groups:str=None,    # comma-separated group numbers to validate on, e.g. 3,7
+          valid_pct:float=None,     # validate on this fraction of the groups, drawn at random (seeded), e.g. 0.2
           arch:str='resnet18',      # encoder for the CNN models: a timm name or torchvision.<name>
-          weights:str=None,         # local state_dict file of the encoder (pretrained start; nothing is downloaded)
-          no_fp16:bool=False,       # train in fp32 on a GPU too (mixed precision is the default on a GPU)
+          weights:str=None,         # local state_dict file of the encoder (pretrained start, fine_tune; nothing is downloaded)
+          precision:str='auto',     # auto (bf16, else fp16, on a GPU; fp32 on a CPU), bf16, fp16 or fp32
+          no_augment:bool=False,    # train without augmentation (crops, flips, lighting)
+          flip:bool=False,          # allow horizontal flips (default: off for the built-in dataset, on otherwise)
+          no_flip:bool=False,       # no horizontal flips (classes whose meaning depends on left and right)
+          test_clips:int=3,         # clips per validation video for the video accuracy
+          test_crops:int=1,         # crops per clip for the video accuracy: 1 or 3
           out:str='videocls-run',   # output folder: exported learners, PNGs, metrics.json
           n_workers:int=None,       # processes for decoding and data loading
-          seed:int=42,              # seed for the built-in data and training
+          seed:int=42,              # seed for the built-in data, the split and training
          ):
     "Train video classifiers with fastai; print per-epoch tables and a summary; save learners, pictures and metrics"
     from videocls.train import train_videos
     names = [m.strip() for m in models.split(',') if m.strip()]
     bad = [m for m in names if m not in video_model_names]
     if bad or not names: raise CliError(f'error: unknown model(s) {bad or models!r}: pick from {", ".join(video_model_names)}')
+    if flip and no_flip: raise CliError('error: --flip and --no-flip contradict each other: pass one')
+    try: groups = None if valid_groups is None else [int(g) for g in valid_groups.split(',') if g.strip()]
+    except ValueError: raise CliError(f'error: --valid-groups takes group numbers separated by commas, e.g. 3,7; got {valid_groups!r}') from None
     _user_errors(train_videos, data, models=names, out=out, epochs=epochs, lr=None if lr_find else lr, bs=bs,
-                 image_size=image_size, seq_len=seq_len, mode=mode, fold=fold, arch=arch,
-                 pretrained=weights is not None, weights=weights, fp16=False if no_fp16 else None,
+                 image_size=image_size, seq_len=seq_len, mode=mode, fold=fold, valid_groups=groups, valid_pct=valid_pct,
+                 arch=arch, pretrained=weights is not None, weights=weights, precision=precision, augment=not no_augment,
+                 flip=True if flip else False if no_flip else None, test_clips=test_clips, test_crops=test_crops,
                  n_workers=n_workers, seed=seed)
 
 # %% ../nbs/60_cli.ipynb #8e77c424
@@ -86,6 +104,7 @@ def load_video_learner(fname):
 def predict(model:str,        # exported learner (.pkl from videocls-train)
             *videos:str,      # video files to classify
             n_clips:int=3,    # clips sampled across each video; their probabilities are averaged
+            crops:int=1,      # crops per clip, 1 or 3 (learners trained on a clip store)
             k:int=5,          # labels to show per video
            ):
     "Print the top-k labels with probabilities for each video, using an exported learner (a pickle: load only files you trust)"
@@ -94,8 +113,9 @@ def predict(model:str,        # exported learner (.pkl from videocls-train)
     learn = _user_errors(load_video_learner, model)
     failed = 0
     for v in videos:
-        try: preds = predict_video(learn, v, n_clips=n_clips, k=k)
-        except _USER_ERRORS as e:
-            print(f'{v}: error: {e}'); failed += 1; continue
+        try: preds = predict_video(learn, v, n_clips=n_clips, k=k, crops=crops)
+        except Exception as e:  # any error of one video: name it and go on with the others
+            if os.environ.get('VIDEOCLS_DEBUG'): raise
+            print(f'{v}: error: {e}' if isinstance(e, _USER_ERRORS) else f'{v}: error: {type(e).__name__}: {e}'); failed += 1; continue
         print(f'{v}: ' + ', '.join(f'{label} {p:.1%}' for label, p in preds))
     if failed: raise CliError(f'error: {failed} of {len(videos)} video(s) could not be classified')

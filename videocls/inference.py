@@ -4,69 +4,24 @@
 
 # %% ../nbs/51_inference.ipynb #58a6684a
 from __future__ import annotations
-import tempfile, warnings
-from pathlib import Path
-
-import numpy as np
 from fastai.learner import Learner
 
-from .data.frames import open_video, extract_frames, VideoError
-from .data.core import ImageTupleTfm, sample_frames
+from .data.store import MemoryClip
+from .evaluate import clip_sampler, predict_clips
 
 # %% auto #0
-__all__ = ['count_frames', 'clip_indices', 'predict_video']
-
-# %% ../nbs/51_inference.ipynb #3ee43f95
-def _clip_tfm(learn:Learner)->ImageTupleTfm:
-    "The `ImageTupleTfm` in `learn`'s data pipeline"
-    tls = getattr(learn.dls.train_ds, 'tls', None)  # a `Datasets`' pipelines: x first
-    tfms = [t for t in tls[0].tfms.fs if isinstance(t, ImageTupleTfm)] if tls else []
-    if not tfms: raise ValueError('this learner was not trained on videocls clips (no ImageTupleTfm in its data pipeline)')
-    return tfms[0]
-
-def count_frames(video_path)->int:
-    "Number of frames in `video_path` (one pass over its packets, without decoding)"
-    with open_video(video_path) as c:
-        n = sum(1 for p in c.demux(c.streams.video[0]) if p.size)
-    if n == 0: raise VideoError(f'{video_path}: holds no video frames')
-    return n
-
-def clip_indices(n_frames:int,    # frames in the video
-                 n_clips:int,     # clips to take
-                 seq_len:int,     # frames per clip
-                 mode:str,        # the sampling mode the model was trained with (see `sample_frames`)
-                 span:int=None,   # frames one training clip covered with 'uniform' (default: the whole video)
-                )->list:
-    "Frame indices of `n_clips` clips spread evenly over the video, each covering what a training clip covered"
-    # 'first' and 'random' trained on `seq_len` consecutive frames; 'uniform' on `seq_len` frames spread over a clip
-    span = min(n_frames, seq_len if mode != 'uniform' else span or n_frames)
-    starts = np.linspace(0, n_frames - span, n_clips).round().astype(int)
-    within = sample_frames(span, seq_len, 'uniform' if mode == 'uniform' else 'first')
-    return [[int(s + i) for i in within] for s in starts]
+__all__ = ['predict_video']
 
 # %% ../nbs/51_inference.ipynb #9eefedef
 def predict_video(learn:Learner,   # a learner trained on videocls clips (e.g. from `load_learner`)
                   video_path,      # video file to classify
                   n_clips:int=3,   # clips sampled across the video, whose probabilities are averaged
                   k:int=5,         # number of top labels to return
+                  crops:int=1,     # 1 (centre) or 3 crops per clip (learners trained on a clip store)
                  )->list:
-    "Top-`k` `(label, probability)` pairs for `video_path`, averaged over `n_clips` clips"
-    tfm = _clip_tfm(learn)
-    n = count_frames(video_path)
-    clips = clip_indices(n, n_clips, tfm.seq_len, tfm.mode, span=getattr(learn, 'clip_frames', None))
-    wanted = {i for c in clips for i in c}
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        frames = {}
-        for i, img in enumerate(extract_frames(video_path)):
-            if i in wanted: frames[i] = img
-        for ci, idxs in enumerate(clips):
-            (tmp/f'clip{ci}').mkdir()
-            for j, i in enumerate(idxs): frames[i].save(tmp/f'clip{ci}/{j:05d}.jpg', quality=95)
-        dl = learn.dls.test_dl([tmp/f'clip{ci}' for ci in range(len(clips))])
-        with warnings.catch_warnings(), learn.no_bar():
-            warnings.simplefilter('ignore')
-            probs, _ = learn.get_preds(dl=dl)
-    p = probs.float().mean(0)
+    "Top-`k` `(label, probability)` pairs for `video_path`, averaged over `n_clips` clips (and `crops` crops)"
+    size = getattr(clip_sampler(learn), 'size', None)  # a store learner's frame size: shrink the video the same way
+    clip = MemoryClip.from_video(video_path, min_size=min(size) if size else None)
+    p = predict_clips(learn, [clip], n_clips, crops)[0]
     top = p.topk(min(k, len(p)))
     return [(str(learn.dls.vocab[i]), float(v)) for v, i in zip(top.values, top.indices)]

@@ -4,7 +4,7 @@
 
 # %% ../nbs/50_train.ipynb #80a84ecf
 from __future__ import annotations
-import copy, json, math, sys, time, warnings
+import copy, json, math, random, sys, time, warnings
 from contextlib import nullcontext
 from functools import partial
 from pathlib import Path
@@ -18,20 +18,23 @@ from fastcore.imports import in_notebook
 from fastai.learner import Learner
 from fastai.optimizer import OptimWrapper
 from fastai.metrics import accuracy, top_k_accuracy
+from fastai.losses import CrossEntropyLossFlat, LabelSmoothingCrossEntropyFlat
 from fastai.interpret import ClassificationInterpretation
 from fastai.torch_core import set_seed
-from fastai.data.transforms import RandomSplitter
+from fastai.data.transforms import RandomSplitter, parent_label
 import fastai.callback.fp16  # Learner.to_fp16, to_bf16, to_fp32
 import fastai.callback.schedule  # Learner.fit_one_cycle, fine_tune, lr_find
 
-from .data.ucf101 import ucf101_group, UCF101Splitter, GroupSplitter
-from .data.frames import get_instances, get_frames, make_frames_tree
-from .data.core import get_action_dataloaders
+from .data.ucf101 import ucf101_group, UCF101Splitter, GroupSplitter, UCF101_FOLD_GROUPS
+from .data.frames import get_frames
+from .data.store import make_store
+from .data.core import get_action_dataloaders, AUGMENT
 from .data.synthetic import make_synthetic_videos, synthetic_class_info
 from .models import create_video_model, video_model_names
+from .evaluate import video_accuracy
 
 # %% auto #0
-__all__ = ['VideoAdamW', 'auto_precision', 'video_learner', 'train_step_rate', 'pick_bs', 'default_splitter',
+__all__ = ['VideoAdamW', 'auto_precision', 'video_learner', 'train_step_rate', 'pick_bs', 'video_splitter', 'check_split',
            'per_class_accuracy', 'pair_accuracy', 'train_video_model', 'format_summary', 'train_videos']
 
 # %% ../nbs/50_train.ipynb #b98547b4
@@ -53,6 +56,7 @@ def video_learner(dls,                   # `DataLoaders` of clips (`get_action_d
                   channels_last:bool=None, # convolution weights channels-last; default: on a GPU, for models with convolutions
                   opt_func=VideoAdamW,   # optimizer
                   metrics=accuracy,      # fastai metrics
+                  loss_func=None,        # default: fastai's for the targets (cross-entropy)
                   **kwargs,              # passed to `create_video_model` (named models) or `Learner`
                  )->Learner:
     "A `Learner` for a video model with mixed precision, channels-last and a foreach AdamW where they pay"
@@ -62,7 +66,7 @@ def video_learner(dls,                   # `DataLoaders` of clips (`get_action_d
         model, splitter = create_video_model(model, dls.c, arch=arch, pretrained=pretrained, weights=weights,
                                              seq_len=len(xb), image_size=xb[0].shape[-1], **kwargs)
         kwargs = {}
-    learn = Learner(dls, model, opt_func=opt_func, metrics=metrics, **({'splitter': splitter} if splitter else {}), **kwargs)
+    learn = Learner(dls, model, opt_func=opt_func, metrics=metrics, loss_func=loss_func, **({'splitter': splitter} if splitter else {}), **kwargs)
     precision = auto_precision(device) if precision == 'auto' else precision
     if precision not in ('bf16', 'fp16', 'fp32'): raise ValueError(f"precision must be 'auto', 'bf16', 'fp16' or 'fp32', not {precision!r}")
     if precision == 'bf16': learn.to_bf16()
@@ -128,15 +132,50 @@ def pick_bs(model:nn.Module,                  # the model
     return next(bs for bs, r in rates.items() if r >= (1 - tol) * best), rates
 
 # %% ../nbs/50_train.ipynb #eaf9ca46
-def default_splitter(files, fold:int=None, seed:int=42):
-    "A group-wise splitter for `files`: official UCF101 fold `fold`, or the last 20% of groups"
+def video_splitter(files,                # clips (their names carry the group: `v_<Class>_gNN_cMM`)
+                   fold:int=None,        # official UCF101 fold 1-3
+                   valid_groups=None,    # group numbers to validate on
+                   valid_pct:float=None, # fraction of the group numbers (or of the clips, without groups) to validate on
+                   seed:int=42,          # seed of the random draws
+                  )->tuple:
+    "`(splitter, description)`: a group-wise fastai splitter for `files` (see above) and what it does, in words"
     groups = [ucf101_group(f) for f in files]
-    if None in groups:
-        if fold is not None: raise ValueError(f'{files[groups.index(None)]}: not named v_<Class>_gNN_cMM, so `fold` cannot be used')
-        return RandomSplitter(seed=seed)
+    no_groups = None in groups
+    if valid_groups is not None:
+        valid_groups = sorted(int(g) for g in valid_groups)
+        return GroupSplitter(valid_groups), f'groups {valid_groups} in validation'
+    if valid_pct is not None:
+        if not 0 < valid_pct < 1: raise ValueError(f'valid_pct must be between 0 and 1, not {valid_pct}')
+        if no_groups: return RandomSplitter(valid_pct, seed=seed), f'a random {valid_pct:.0%} of the clips (names carry no group)'
+        gs = sorted(set(groups))
+        vg = sorted(random.Random(seed).sample(gs, max(1, round(len(gs) * valid_pct))))
+        return GroupSplitter(vg), f'a random {valid_pct:.0%} of the groups in validation: {vg}'
+    if fold is not None or (not no_groups and max(groups) > 21):
+        if no_groups: raise ValueError(f'{files[groups.index(None)]}: not named v_<Class>_gNN_cMM, so `fold` cannot be used')
+        fold = fold or 1
+        r = UCF101_FOLD_GROUPS[fold]
+        return UCF101Splitter(fold), f'official UCF101 fold {fold} (groups {r.start}-{r.stop - 1} in validation)'
+    if no_groups: return RandomSplitter(seed=seed), 'a random 20% of the clips (names carry no group)'
     gs = sorted(set(groups))
-    if fold is not None or max(gs) > 21: return UCF101Splitter(fold or 1)
-    return GroupSplitter(gs[-max(1, round(len(gs) * 0.2)):])
+    vg = gs[-max(1, round(len(gs) * 0.2)):]
+    return GroupSplitter(vg), f'the last 20% of the groups in validation: {vg}'
+
+def check_split(files, splits, bs:int, description:str)->str:
+    "A line saying what the split of `files` into `splits` gave; an error saying what to pass instead if it cannot train"
+    labels = [parent_label(f) for f in files]
+    trn, val = ({labels[i] for i in idxs} for idxs in splits)
+    classes = set(labels)
+    line = (f'split: {description}: {len(splits[0])} training and {len(splits[1])} validation clips '
+            f'({len(trn)} and {len(val)} of {len(classes)} classes)')
+    problems = ([] if len(splits[1]) else ['the validation set is empty']) + \
+               ([f'only {len(splits[0])} training clips for a batch size of {bs}'] if len(splits[0]) < bs else []) + \
+               ([f'no training clip for {sorted(classes - trn)[:5]}' + (' and more' if len(classes - trn) > 5 else '')] if classes - trn else [])
+    if problems:
+        raise ValueError(f'{line}: {"; ".join(problems)}. Choose another split: valid_pct=0.2 (videocls-train --valid-pct 0.2) '
+                         f'validates on a random 20% of the groups, valid_groups=[...] (--valid-groups 3,7) on the groups you name'
+                         + (', and a smaller bs (--bs)' if len(splits[0]) < bs else ''))
+    if val != classes: warnings.warn(f'{line}: no validation clip for {sorted(classes - val)[:5]}')
+    return line
 
 # %% ../nbs/50_train.ipynb #665ac083
 def per_class_accuracy(cm:np.ndarray, vocab)->dict:
@@ -168,29 +207,30 @@ def _savefig(fname):
     plt.gcf().savefig(fname, dpi=80, bbox_inches='tight')
     plt.close('all')
 
+def _n_frames(item)->int: return item.n_frames if hasattr(item, 'n_frames') else len(get_frames(item))
+
 def train_video_model(dls,                    # `DataLoaders` of clips (`get_action_dataloaders`)
                       name:str,               # model name, one of `video_model_names`
                       out,                    # folder for the exported learner and pictures
                       epochs:int=5,           # epochs (after `freeze_epochs` when fine-tuning a pretrained encoder)
                       lr:float=None,          # learning rate; None: fastai's `lr_find` suggestion (valley)
                       arch:str='resnet18',    # encoder: timm name, 'torchvision.<name>' (not used by TimeSformer)
-                      pretrained:bool=False,  # start from pretrained encoder weights (`weights`)
+                      pretrained:bool=False,  # start from pretrained encoder weights (`weights`): the fine-tuning recipe
                       weights=None,           # local state_dict file for the encoder
-                      fp16:bool=None,         # mixed precision; default: on when training on a GPU
+                      precision:str='auto',   # 'auto' (bf16 or fp16 on a GPU), 'bf16', 'fp16' or 'fp32'
                       freeze_epochs:int=1,    # frozen epochs of `fine_tune` (pretrained encoders only)
+                      label_smoothing:float=0.1, # label smoothing of the from-scratch recipe (0: plain cross-entropy)
                       pairs=(),               # order-only class pairs to report accuracy for
+                      test_clips:int=3,       # views per video for the video accuracy (clip-store data)
+                      test_crops:int=1,       # crops per view for the video accuracy: 1 or 3
                       **kwargs,               # passed to `create_video_model`
                      )->tuple:
-    "Train model `name` on `dls`, evaluate it, save learner and pictures in `out`; return `(learn, metrics)`"
+    "Train model `name` on `dls` with its recipe, evaluate it (clip and video accuracy), save learner and pictures; return `(learn, metrics)`"
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    xb = dls.one_batch()[0]  # an ImageTuple of seq_len frames (B, C, H, W)
-    seq_len, image_size = len(xb), xb[0].shape[-1]
-    model, splitter = create_video_model(name, dls.c, arch=arch, pretrained=pretrained, weights=weights,
-                                         seq_len=seq_len, image_size=image_size, **kwargs)
     metrics = [accuracy] + ([partial(top_k_accuracy, k=5)] if dls.c >= 5 else [])
-    learn = Learner(dls, model, metrics=metrics, splitter=splitter)
-    if fp16 is None: fp16 = dls.device is not None and torch.device(dls.device).type == 'cuda'
-    if fp16: learn.to_fp16()
+    loss = LabelSmoothingCrossEntropyFlat(eps=label_smoothing) if not pretrained and label_smoothing else CrossEntropyLossFlat()
+    learn = video_learner(dls, name, arch=arch, pretrained=pretrained, weights=weights, precision=precision, metrics=metrics,
+                          loss_func=loss, **kwargs)
     if lr is None:
         with warnings.catch_warnings():
             warnings.simplefilter('ignore')
@@ -201,16 +241,18 @@ def train_video_model(dls,                    # `DataLoaders` of clips (`get_act
         if pretrained: learn.fine_tune(epochs, lr, freeze_epochs=freeze_epochs)
         else: learn.fit_one_cycle(epochs, lr)
     train_s = time.perf_counter() - t0
-    if fp16: learn.to_fp32()
-    learn.clip_frames = int(np.median([len(get_frames(f)) for f in dls.train.items]))  # read by `predict_video`
+    if learn.precision != 'fp32': learn.to_fp32()
+    learn.clip_frames = int(np.median([_n_frames(o) for o in dls.train.items]))  # read by `predict_video`
     with learn.no_bar():
         interp = ClassificationInterpretation.from_learner(learn)
         cm = interp.confusion_matrix()
         vals = learn.validate()
-    res = dict(model=name, arch=None if name == 'timesformer' else arch, epochs=epochs, lr=lr, fp16=bool(fp16),
-               train_seconds=round(train_s, 1), accuracy=float(vals[1]),
-               top5=float(vals[2]) if len(vals) > 2 else None, per_class=per_class_accuracy(cm, dls.vocab),
-               pairs=pair_accuracy(cm, dls.vocab, pairs))
+        video = video_accuracy(learn, n_clips=test_clips, crops=test_crops) if hasattr(dls.valid.items[0], 'n_frames') else None
+    res = dict(model=name, arch=None if name == 'timesformer' else arch, epochs=epochs, lr=lr, precision=learn.precision,
+               recipe='fine_tune' if pretrained else 'fit_one_cycle' + (f' + label smoothing {label_smoothing}' if label_smoothing else ''),
+               train_seconds=round(train_s, 1), accuracy=float(vals[1]), video_accuracy=video, test_clips=test_clips,
+               test_crops=test_crops, top5=float(vals[2]) if len(vals) > 2 else None,
+               per_class=per_class_accuracy(cm, dls.vocab), pairs=pair_accuracy(cm, dls.vocab, pairs))
     with matplotlib.rc_context({'figure.max_open_warning': 0}), learn.no_bar():  # plotting re-runs the predictions
         interp.plot_confusion_matrix(figsize=(max(4, dls.c * 0.6),) * 2, title=f'{name}: confusion matrix')
         _savefig(out/f'{name}-confusion.png')
@@ -223,19 +265,21 @@ def train_video_model(dls,                    # `DataLoaders` of clips (`get_act
 def _fmt(v): return '  -  ' if v is None or (isinstance(v, float) and math.isnan(v)) else f'{v:5.1%}'
 
 def format_summary(results:list)->str:
-    "A plain-text table of `results` (one dict per model): accuracy, top-5, and accuracy on each order-only pair"
+    "A plain-text table of `results` (one dict per model): clip and video accuracy, top-5, accuracy on each order-only pair"
     names = [p for r in results for p in r['pairs']]
     cols = list(dict.fromkeys(names))
-    head = f"{'model':<12} {'acc':>6} {'top-5':>6} {'order-only':>10}" + ''.join(f' {c:>{max(len(c), 6)}}' for c in cols)
+    head = f"{'model':<12} {'acc':>6} {'video':>6} {'top-5':>6} {'order-only':>10}" + ''.join(f' {c:>{max(len(c), 6)}}' for c in cols)
     lines = [head, '-' * len(head)]
     for r in results:
         vals = [r['pairs'].get(c) for c in cols]
         order = float(np.mean(vals)) if cols else None
-        lines.append(f"{r['model']:<12} {_fmt(r['accuracy']):>6} {_fmt(r['top5']):>6} {_fmt(order):>10}"
+        lines.append(f"{r['model']:<12} {_fmt(r['accuracy']):>6} {_fmt(r.get('video_accuracy')):>6} {_fmt(r['top5']):>6} {_fmt(order):>10}"
                      + ''.join(f' {_fmt(v):>{max(len(c), 6)}}' for c, v in zip(cols, vals)))
+    if results and results[0].get('video_accuracy') is not None:
+        lines.append(f"(acc: one centred clip per video; video: {results[0]['test_clips']} clips x {results[0]['test_crops']} crop(s) averaged)")
     return '\n'.join(lines)
 
-def train_videos(data=None,              # frames tree, folder of videos or .rar; None: the built-in synthetic dataset
+def train_videos(data=None,              # UCF101 .rar, folder of videos, frames tree or clip store; None: the built-in dataset
                  models=('simple', 'rnn'),# model names (see `video_model_names`)
                  out='videocls-run',     # output folder: learners, pictures, metrics.json (and the built-in data)
                  epochs:int=5,           # training epochs per model
@@ -243,14 +287,22 @@ def train_videos(data=None,              # frames tree, folder of videos or .rar
                  bs:int=16,              # batch size
                  image_size:int=64,      # frame size after resizing
                  seq_len:int=8,          # frames per clip
-                 mode:str='uniform',     # frame sampling: 'first', 'uniform' or 'random'
-                 fold:int=None,          # official UCF101 fold (1-3); default: group-wise split (see `default_splitter`)
+                 mode:str='uniform',     # frame sampling: 'first', 'uniform', 'random' or 'segments'
+                 fold:int=None,          # official UCF101 fold (1-3)
+                 valid_groups=None,      # group numbers to validate on
+                 valid_pct:float=None,   # fraction of the groups to validate on (see `video_splitter`)
                  arch:str='resnet18',    # encoder for the CNN-based models
                  pretrained:bool=False,  # pretrained encoder (needs `weights` here: no downloads)
                  weights=None,           # local state_dict file for the encoder
-                 fp16:bool=None,         # mixed precision; default on a GPU
-                 n_workers:int=None,     # processes for video decoding and data loading
-                 seed:int=42,            # seed for the built-in data and the training
+                 precision:str='auto',   # 'auto' (bf16 or fp16 on a GPU), 'bf16', 'fp16' or 'fp32'
+                 augment:bool=True,      # training augmentation (`AUGMENT`)
+                 flip:bool=None,         # horizontal flips in the augmentation; default: off for the built-in dataset, on otherwise
+                 label_smoothing:float=0.1, # label smoothing of the from-scratch recipe
+                 test_clips:int=3,       # views per video for the video accuracy
+                 test_crops:int=1,       # crops per view for the video accuracy: 1 or 3
+                 min_size:int=112,       # the clip store's frames: short side shrunk to at least this
+                 n_workers:int=None,     # processes for building the store and loading clips (default: all CPUs, at most 16)
+                 seed:int=42,            # seed for the built-in data, the split and the training
                  progress:bool=True,     # progress bars
                  **kwargs,               # passed to `create_video_model` (e.g. hidden sizes)
                 )->list:
@@ -259,23 +311,30 @@ def train_videos(data=None,              # frames tree, folder of videos or .rar
     progress = progress and (in_notebook() or sys.stdout.isatty())
     bad = [m for m in models if m not in video_model_names]
     if bad: raise ValueError(f'unknown model(s) {bad}: pick from {video_model_names}')
-    if data is None:
+    builtin = data is None
+    if builtin:
         data = out/'data/videos'
         make_synthetic_videos(data, seed=seed)  # deterministic and quick (seconds): rebuilding heals an interrupted build
-    frames = make_frames_tree(data, out/'data/frames' if data == out/'data/videos' else None, n_workers=n_workers, progress=progress)
-    files = get_instances(frames)
-    classes = sorted({f.parent.name for f in files})
-    if len(classes) < 2: raise ValueError(f'{frames}: only {len(classes)} class folder(s) with clips ({classes}); need at least two')
+    store = make_store(data, out/'data/store' if builtin else None, min_size=min_size, n_workers=n_workers, progress=progress)
+    files = store.clips
+    classes = store.vocab
+    if len(classes) < 2: raise ValueError(f'{store.path}: only {len(classes)} class folder(s) with clips ({classes}); need at least two')
     info = synthetic_class_info(classes) if set(classes) <= set(synthetic_class_info()) else {}
     pairs = [(a, i['partner']) for a, i in info.items() if i['order_only'] and not i['reversed']]
+    splitter, what = video_splitter(files, fold, valid_groups, valid_pct, seed)
+    splits = splitter(files)
+    print(check_split(files, splits, bs, what))
+    aug = dict(AUGMENT, flip=(not builtin) if flip is None else flip) if augment else False
     results = []
     for name in models:
-        set_seed(seed, reproducible=True)
-        dls = get_action_dataloaders(files, bs=bs, image_size=image_size, seq_len=seq_len, mode=mode,
-                                     splitter=default_splitter(files, fold, seed), num_workers=n_workers or 0)
+        set_seed(seed, reproducible=not torch.cuda.is_available())  # on a GPU, keep cuDNN's autotuner: speed over bitwise repeats
+        dls = get_action_dataloaders(files, bs=bs, image_size=image_size, seq_len=seq_len, mode=mode, splitter=lambda _: splits,
+                                     augment=aug, **({} if n_workers is None else {'num_workers': n_workers}))
         print(f'\n== {name}: {len(dls.train_ds)} training and {len(dls.valid_ds)} validation clips, {dls.c} classes')
-        learn, res = train_video_model(dls, name, out, epochs=epochs, lr=lr, arch=arch, pretrained=pretrained,
-                                       weights=weights, fp16=fp16, pairs=pairs, **kwargs)
+        learn, res = train_video_model(dls, name, out, epochs=epochs, lr=lr, arch=arch, pretrained=pretrained, weights=weights,
+                                       precision=precision, label_smoothing=label_smoothing, pairs=pairs,
+                                       test_clips=test_clips, test_crops=test_crops, **kwargs)
+        res.update(mode=mode, augment=aug or None, split=what)
         results.append(res)
     (out/'metrics.json').write_text(json.dumps(results, indent=1))
     print('\n' + format_summary(results))

@@ -33,8 +33,9 @@ from .store import Clip, ClipStore, is_store
 from .ucf101 import warn_group_leak
 
 # %% auto #0
-__all__ = ['SAMPLING_MODES', 'AUGMENT', 'ImageTuple', 'sample_frames', 'ImageTupleTfm', 'denormalize', 'TensorClip', 'ClipTfm',
-           'ClipBatchTfm', 'ClipDataLoader', 'get_action_dataloaders', 'show_batch', 'show_results', 'ImageTupleBlock']
+__all__ = ['SAMPLING_MODES', 'AUGMENT', 'ImageTuple', 'sample_frames', 'clip_indices', 'video_views', 'ImageTupleTfm',
+           'denormalize', 'TensorClip', 'ClipTfm', 'ClipBatchTfm', 'ClipDataLoader', 'get_action_dataloaders',
+           'show_batch', 'show_results', 'ImageTupleBlock']
 
 # %% ../../nbs/03_data.core.ipynb #9b32b309
 class ImageTuple(fastuple):
@@ -63,6 +64,27 @@ def sample_frames(n_frames:int,        # frames available in the clip
     start = 0 if mode == 'first' else random.randint(0, slack) if train else slack // 2
     idxs = list(range(start, min(start + seq_len, n_frames)))
     return idxs + [idxs[-1]] * (seq_len - len(idxs))
+
+# %% ../../nbs/03_data.core.ipynb #6decede4
+def clip_indices(n_frames:int,    # frames in the video
+                 n_clips:int,     # clips to take
+                 seq_len:int,     # frames per clip
+                 mode:str,        # the sampling mode the model was trained with (see `sample_frames`)
+                 span:int=None,   # frames one training clip covered with 'uniform'/'segments' (default: the whole video)
+                )->list:
+    "Frame indices of `n_clips` clips spread evenly over the video, each covering what a training clip covered"
+    if mode not in SAMPLING_MODES: raise ValueError(f'mode must be one of {SAMPLING_MODES}, not {mode!r}')
+    span = min(n_frames, span or n_frames if mode in ('uniform', 'segments') else seq_len)
+    starts = np.linspace(0, n_frames - span, n_clips).round().astype(int)
+    if mode == 'segments':
+        seg = span / seq_len
+        return [[int(s + min(int(seg * (k + (j + 0.5) / n_clips)), span - 1)) for k in range(seq_len)] for j, s in enumerate(starts)]
+    within = sample_frames(span, seq_len, 'uniform' if mode == 'uniform' else 'first')
+    return [[int(s + i) for i in within] for s in starts]
+
+def video_views(clip:Clip, n_clips:int, seq_len:int, mode:str, span:int=None)->list:
+    "The `n_clips` views of `clip` whose predictions make a video-level prediction (see `clip_indices`)"
+    return [clip.view(idxs) for idxs in clip_indices(clip.n_frames, n_clips, seq_len, mode, span)]
 
 # %% ../../nbs/03_data.core.ipynb #452f672a
 class _SplitAware(Transform):
@@ -95,7 +117,7 @@ def denormalize(t:Tensor, stats=imagenet_stats)->Tensor:
     mean, std = (torch.tensor(s, device=t.device).view(3, 1, 1) for s in stats)
     return (t * std + mean) * 255
 
-# %% ../../nbs/03_data.core.ipynb #640f64f7
+# %% ../../nbs/03_data.core.ipynb #463acad8
 class TensorClip(TensorBase):
     "uint8 frames of a clip `(T, H, W, 3)`, or of a batch of clips `(B, T, H, W, 3)`: what the store path sends to the device"
 
@@ -113,7 +135,7 @@ class ClipTfm(_FrameSampler):
             frames = np.stack([np.asarray(ImageOps.fit(Image.fromarray(f), self.size, Image.BILINEAR)) for f in frames])
         return TensorClip(torch.from_numpy(frames))
 
-# %% ../../nbs/03_data.core.ipynb #54cb8eb8
+# %% ../../nbs/03_data.core.ipynb #26ca50a3
 AUGMENT = dict(scale=(0.35, 1.), ratio=(3/4, 4/3), flip=True, brightness=0.2, contrast=0.2)  # the training default (train_videos)
 
 class ClipBatchTfm(_SplitAware):
@@ -126,15 +148,17 @@ class ClipBatchTfm(_SplitAware):
                  brightness:float=0.,      # add up to +-`brightness` (0-1 scale) to every pixel of a clip (training)
                  contrast:float=0.,        # scale contrast by 1 +- up to `contrast` (training)
                  stats=imagenet_stats,     # mean and std per channel, 0-1 scale
+                 crop:float=0.5,           # outside training: where the square sits along the long side (0: start, 0.5: centre, 1: end)
                 ):
         store_attr()
         super().__init__()
 
     def boxes(self, bs:int, h:int, w:int, device=None)->Tensor:
-        "One crop box `(x1, y1, x2, y2)` per clip `(bs, 4)`: random on the training set, the centred square otherwise"
+        "One crop box `(x1, y1, x2, y2)` per clip `(bs, 4)`: random on the training set, the square at `crop` otherwise"
         if not self.train:
             side = min(h, w)
-            return torch.tensor([(w - side) / 2, (h - side) / 2, (w + side) / 2, (h + side) / 2], device=device).expand(bs, 4)
+            x1, y1 = (w - side) * self.crop, (h - side) * self.crop
+            return torch.tensor([x1, y1, x1 + side, y1 + side], device=device).expand(bs, 4)
         u = torch.rand(4, bs, device=device)
         area = h * w * (self.scale[0] + (self.scale[1] - self.scale[0]) * u[0])
         r = torch.exp(math.log(self.ratio[0]) + (math.log(self.ratio[1]) - math.log(self.ratio[0])) * u[1])
@@ -162,7 +186,7 @@ class ClipBatchTfm(_SplitAware):
 
     def decodes(self, x:TensorImage): return TensorImage((denormalize(x, self.stats) / 255).clamp(0, 1))
 
-# %% ../../nbs/03_data.core.ipynb #c08f6cb7
+# %% ../../nbs/03_data.core.ipynb #5faf80d1
 class _Items:
     "Item `i` of a fastai `TfmdDL`'s dataset through its `after_item`, for torch's map-style `DataLoader` (in the workers)"
     def __init__(self, dl): self.dataset, self.after_item, self.n = dl.dataset, dl.after_item, dl.n
