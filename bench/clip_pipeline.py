@@ -24,7 +24,7 @@ run on the same clips (UCF101-shaped: 320x240 MPEG-4, `--n-frames` frames, 25 gr
 Every measurement is printed as a JSON line as it is made (and appended to OUT/clip_pipeline.jsonl); a table with the
 ratios comes last (also OUT/clip_pipeline.md).
 """
-import importlib.util, json, os, shutil, subprocess, sys, tempfile, time, warnings
+import gc, importlib.util, json, os, shutil, subprocess, sys, tempfile, time, warnings
 from pathlib import Path
 warnings.filterwarnings('ignore')
 
@@ -222,6 +222,7 @@ def main(seed_pipeline:str=None,     # the seed's pipeline (default: ../shared/b
                     emit(out, step='epoch', side='seed', model=m, bs=bs, precision='fp16' if dev == 'cuda' else 'fp32',
                          clips_per_s=rate, compute_per_s=seed_compute_rate(learn.model, xb, yb, dev))
                     del learn, model, dls
+                    gc.collect()
                 kw = {} if name == 'timesformer' else dict(arch=arch if not cpu_smoke else 'test_resnet')
                 fixed = dict(o.split('=') for o in vc_bs.split(',')) if vc_bs else {}
                 if m in fixed: best = int(fixed[m])
@@ -235,6 +236,7 @@ def main(seed_pipeline:str=None,     # the seed's pipeline (default: ../shared/b
                     emit(out, step='epoch', side='videocls', model=m, bs=b, precision=learn.precision, clips_per_s=rate,
                          compute_per_s=train_step_rate(learn.model, b, t, size))
                     del learn
+                    gc.collect()
                 if dev == 'cuda': torch.cuda.empty_cache()
     finally:
         if root is None: shutil.rmtree(work, ignore_errors=True)
