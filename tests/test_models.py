@@ -66,7 +66,8 @@ def test_fine_tune_and_export(name, dls, tmp_path):
         p1 = learn.get_preds(dl=learn.dls.test_dl(items))[0]
         p2 = learn2.get_preds(dl=learn2.dls.test_dl(items))[0]
     assert p1.shape == (4, 2)
-    torch.testing.assert_close(p2, p1)
+    tol = dict(rtol=1e-3, atol=1e-3) if next(learn.model.parameters()).is_cuda else {}  # the loaded learner runs on the CPU, a GPU's convolutions in TF32
+    torch.testing.assert_close(p2, p1, **tol)
 
 def test_frozen_phase_trains_only_the_head(dls):
     "`fine_tune`'s first phase leaves the encoder's weights (not its BatchNorm) untouched"

@@ -61,7 +61,8 @@ def train(data:str=None,            # clip store, frames tree, folder of videos 
           arch:str='resnet18',      # encoder for the CNN models: a timm name or torchvision.<name>
           weights:str=None,         # local state_dict file of the encoder (pretrained start, fine_tune; nothing is downloaded)
           precision:str='auto',     # auto (bf16, else fp16, on a GPU; fp32 on a CPU), bf16, fp16 or fp32
-          no_augment:bool=False,    # train without augmentation (crops, flips, lighting)
+          augment:bool=False,       # train with augmentation (crops, flips, lighting): the default, except on the built-in dataset
+          no_augment:bool=False,    # train without augmentation
           flip:bool=False,          # allow horizontal flips (default: off for the built-in dataset, on otherwise)
           no_flip:bool=False,       # no horizontal flips (classes whose meaning depends on left and right)
           test_clips:int=3,         # clips per validation video for the video accuracy
@@ -76,11 +77,13 @@ def train(data:str=None,            # clip store, frames tree, folder of videos 
     bad = [m for m in names if m not in video_model_names]
     if bad or not names: raise CliError(f'error: unknown model(s) {bad or models!r}: pick from {", ".join(video_model_names)}')
     if flip and no_flip: raise CliError('error: --flip and --no-flip contradict each other: pass one')
+    if augment and no_augment: raise CliError('error: --augment and --no-augment contradict each other: pass one')
     try: groups = None if valid_groups is None else [int(g) for g in valid_groups.split(',') if g.strip()]
     except ValueError: raise CliError(f'error: --valid-groups takes group numbers separated by commas, e.g. 3,7; got {valid_groups!r}') from None
     _user_errors(train_videos, data, models=names, out=out, epochs=epochs, lr=None if lr_find else lr, bs=bs,
                  image_size=image_size, seq_len=seq_len, mode=mode, fold=fold, valid_groups=groups, valid_pct=valid_pct,
-                 arch=arch, pretrained=weights is not None, weights=weights, precision=precision, augment=not no_augment,
+                 arch=arch, pretrained=weights is not None, weights=weights, precision=precision,
+                 augment=True if augment else False if no_augment else None,
                  flip=True if flip else False if no_flip else None, test_clips=test_clips, test_crops=test_crops,
                  n_workers=n_workers, seed=seed)
 

@@ -295,7 +295,7 @@ def train_videos(data=None,              # UCF101 .rar, folder of videos, frames
                  pretrained:bool=False,  # pretrained encoder (needs `weights` here: no downloads)
                  weights=None,           # local state_dict file for the encoder
                  precision:str='auto',   # 'auto' (bf16 or fp16 on a GPU), 'bf16', 'fp16' or 'fp32'
-                 augment=True,           # training augmentation: True (`AUGMENT`), False, or `ClipBatchTfm` arguments
+                 augment=None,           # training augmentation: True (`AUGMENT`), False, or `ClipBatchTfm` arguments; default: on, off for the built-in dataset
                  flip:bool=None,         # horizontal flips in the augmentation; default: off for the built-in dataset, on otherwise
                  label_smoothing:float=0.1, # label smoothing of the from-scratch recipe
                  test_clips:int=3,       # views per video for the video accuracy
@@ -324,7 +324,9 @@ def train_videos(data=None,              # UCF101 .rar, folder of videos, frames
     splitter, what = video_splitter(files, fold, valid_groups, valid_pct, seed)
     splits = splitter(files)
     print(check_split(files, splits, bs, what))
-    aug = dict(AUGMENT if augment is True else augment, flip=(not builtin) if flip is None else flip) if augment else False
+    synthetic = bool(info)  # the built-in dataset's classes (made here or passed in): its own defaults
+    if augment is None: augment = not synthetic
+    aug = dict(AUGMENT if augment is True else augment, flip=(not synthetic) if flip is None else flip) if augment else False
     results = []
     for name in models:
         set_seed(seed, reproducible=not torch.cuda.is_available())  # on a GPU, keep cuDNN's autotuner: speed over bitwise repeats
