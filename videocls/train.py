@@ -15,23 +15,25 @@ from torch import nn
 import matplotlib
 import matplotlib.pyplot as plt
 from fastcore.imports import in_notebook
+from fastcore.basics import defaults
 from fastai.learner import Learner
 from fastai.optimizer import OptimWrapper
 from fastai.metrics import accuracy, top_k_accuracy
 from fastai.losses import CrossEntropyLossFlat, LabelSmoothingCrossEntropyFlat
 from fastai.interpret import ClassificationInterpretation
-from fastai.torch_core import set_seed
+from fastai.torch_core import set_seed, num_distrib, rank_distrib
 from fastai.data.transforms import RandomSplitter, parent_label
 import fastai.callback.fp16  # Learner.to_fp16, to_bf16, to_fp32
 import fastai.callback.schedule  # Learner.fit_one_cycle, fine_tune, lr_find
 
 from .data.ucf101 import ucf101_group, UCF101Splitter, GroupSplitter, UCF101_FOLD_GROUPS
 from .data.frames import get_frames
-from .data.store import make_store
+from .data.store import make_store, ClipStore
 from .data.core import get_action_dataloaders, AUGMENT
 from .data.synthetic import make_synthetic_videos, synthetic_class_info
 from .models import create_video_model, video_model_names
 from .evaluate import video_accuracy
+from .distributed import ClipDistributed, distributed_state, gather_object, single_process
 
 # %% auto #0
 __all__ = ['VideoAdamW', 'auto_precision', 'video_learner', 'train_step_rate', 'pick_bs', 'video_splitter', 'check_split',
@@ -67,6 +69,7 @@ def video_learner(dls,                   # `DataLoaders` of clips (`get_action_d
                                              seq_len=len(xb), image_size=xb[0].shape[-1], **kwargs)
         kwargs = {}
     learn = Learner(dls, model, opt_func=opt_func, metrics=metrics, loss_func=loss_func, **({'splitter': splitter} if splitter else {}), **kwargs)
+    learn.add_cb(ClipDistributed())  # for data-parallel fits (`learn.distrib_ctx()`): see `videocls.distributed`
     precision = auto_precision(device) if precision == 'auto' else precision
     if precision not in ('bf16', 'fp16', 'fp32'): raise ValueError(f"precision must be 'auto', 'bf16', 'fp16' or 'fp32', not {precision!r}")
     if precision == 'bf16': learn.to_bf16()
@@ -229,18 +232,31 @@ def train_video_model(dls,                    # `DataLoaders` of clips (`get_act
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     metrics = [accuracy] + ([partial(top_k_accuracy, k=5)] if dls.c >= 5 else [])
     loss = LabelSmoothingCrossEntropyFlat(eps=label_smoothing) if not pretrained and label_smoothing else CrossEntropyLossFlat()
+    distributed_state()  # started by torchrun or `accelerate launch`: join the process group (else nothing)
     learn = video_learner(dls, name, arch=arch, pretrained=pretrained, weights=weights, precision=precision, metrics=metrics,
                           loss_func=loss, **kwargs)
+    main = rank_distrib() == 0  # data-parallel (`videocls.distributed`): the main process finds the lr, evaluates and saves
     if lr is None:
-        with warnings.catch_warnings():
-            warnings.simplefilter('ignore')
-            lr = float(learn.lr_find(show_plot=False).valley)
-        plt.close('all')
+        if main:
+            with warnings.catch_warnings(), single_process():
+                warnings.simplefilter('ignore')
+                lr = float(learn.lr_find(show_plot=False).valley)
+            plt.close('all')
+        lr = gather_object(lr)[0]
     t0 = time.perf_counter()
-    with _epoch_table(learn):
+    with _epoch_table(learn), (learn.distrib_ctx(sync_bn=False) if num_distrib() > 1 else nullcontext()):
         if pretrained: learn.fine_tune(epochs, lr, freeze_epochs=freeze_epochs)
         else: learn.fit_one_cycle(epochs, lr)
     train_s = time.perf_counter() - t0
+    if not main: return learn, None
+    history = [dict(zip(learn.recorder.metric_names[1:-1], map(float, v))) for v in learn.recorder.values]  # per epoch
+    processes = max(num_distrib(), 1)
+    with single_process(): res = _evaluate_and_save(learn, dls, name, out, epochs, lr, arch, pretrained, label_smoothing,
+                                                    pairs, test_clips, test_crops, train_s)
+    return learn, dict(res, processes=processes, history=history)
+
+def _evaluate_and_save(learn, dls, name, out, epochs, lr, arch, pretrained, label_smoothing, pairs, test_clips, test_crops, train_s):
+    "Evaluate the trained `learn` (clip and video accuracy, confusion matrix), save it and its pictures; the metrics"
     if learn.precision != 'fp32': learn.to_fp32()
     learn.clip_frames = int(np.median([_n_frames(o) for o in dls.train.items]))  # read by `predict_video`
     with learn.no_bar():
@@ -250,8 +266,9 @@ def train_video_model(dls,                    # `DataLoaders` of clips (`get_act
         video = video_accuracy(learn, n_clips=test_clips, crops=test_crops) if hasattr(dls.valid.items[0], 'n_frames') else None
     res = dict(model=name, arch=None if name == 'timesformer' else arch, epochs=epochs, lr=lr, precision=learn.precision,
                recipe='fine_tune' if pretrained else 'fit_one_cycle' + (f' + label smoothing {label_smoothing}' if label_smoothing else ''),
-               train_seconds=round(train_s, 1), accuracy=float(vals[1]), video_accuracy=video, test_clips=test_clips,
-               test_crops=test_crops, top5=float(vals[2]) if len(vals) > 2 else None,
+               train_seconds=round(train_s, 1), valid_loss=float(vals[0]),
+               accuracy=float(vals[1]), video_accuracy=video, test_clips=test_clips, test_crops=test_crops,
+               top5=float(vals[2]) if len(vals) > 2 else None,
                per_class=per_class_accuracy(cm, dls.vocab), pairs=pair_accuracy(cm, dls.vocab, pairs))
     with matplotlib.rc_context({'figure.max_open_warning': 0}), learn.no_bar():  # plotting re-runs the predictions
         interp.plot_confusion_matrix(figsize=(max(4, dls.c * 0.6),) * 2, title=f'{name}: confusion matrix')
@@ -259,7 +276,7 @@ def train_video_model(dls,                    # `DataLoaders` of clips (`get_act
         learn.show_results(max_n=6)
         _savefig(out/f'{name}-results.png')
     learn.export(out/f'{name}.pkl')
-    return learn, res
+    return res
 
 # %% ../nbs/50_train.ipynb #173f93ec
 def _fmt(v): return '  -  ' if v is None or (isinstance(v, float) and math.isnan(v)) else f'{v:5.1%}'
@@ -306,16 +323,22 @@ def train_videos(data=None,              # UCF101 .rar, folder of videos, frames
                  progress:bool=True,     # progress bars
                  **kwargs,               # passed to `create_video_model` (e.g. hidden sizes)
                 )->list:
-    "Train each of `models` on `data` (default: the built-in dataset); print and save a summary; return the metrics"
+    "Train each of `models` on `data` (default: the built-in dataset); print and save a summary; return the metrics (data-parallel: see `videocls.distributed`)"
     out = Path(out)
-    progress = progress and (in_notebook() or sys.stdout.isatty())
     bad = [m for m in models if m not in video_model_names]
     if bad: raise ValueError(f'unknown model(s) {bad}: pick from {video_model_names}')
+    state = distributed_state()  # started by torchrun or `accelerate launch`: one of several processes (`videocls.distributed`)
+    main = state is None or state.is_main_process
+    say = print if main else (lambda *a, **k: None)
+    progress = progress and main and (in_notebook() or sys.stdout.isatty())
     builtin = data is None
-    if builtin:
-        data = out/'data/videos'
-        make_synthetic_videos(data, seed=seed)  # deterministic and quick (seconds): rebuilding heals an interrupted build
-    store = make_store(data, out/'data/store' if builtin else None, min_size=min_size, n_workers=n_workers, progress=progress)
+    if main:
+        if builtin:
+            data = out/'data/videos'
+            make_synthetic_videos(data, seed=seed)  # deterministic and quick (seconds): rebuilding heals an interrupted build
+        store = make_store(data, out/'data/store' if builtin else None, min_size=min_size, n_workers=n_workers, progress=progress)
+    path = gather_object(store.path if main else None)[0]  # data-parallel: the others wait for the main process's store
+    if not main: store = ClipStore(path)
     files = store.clips
     classes = store.vocab
     if len(classes) < 2: raise ValueError(f'{store.path}: only {len(classes)} class folder(s) with clips ({classes}); need at least two')
@@ -323,21 +346,26 @@ def train_videos(data=None,              # UCF101 .rar, folder of videos, frames
     pairs = [(a, i['partner']) for a, i in info.items() if i['order_only'] and not i['reversed']]
     splitter, what = video_splitter(files, fold, valid_groups, valid_pct, seed)
     splits = splitter(files)
-    print(check_split(files, splits, bs, what))
+    say(check_split(files, splits, bs, what))
+    if state: say(f'data-parallel: {state.num_processes} processes ({state.backend}), {bs} clips per batch in each')
     synthetic = bool(info)  # the built-in dataset's classes (made here or passed in): its own defaults
     if augment is None: augment = not synthetic
     aug = dict(AUGMENT if augment is True else augment, flip=(not synthetic) if flip is None else flip) if augment else False
     results = []
     for name in models:
         set_seed(seed, reproducible=not torch.cuda.is_available())  # on a GPU, keep cuDNN's autotuner: speed over bitwise repeats
+        loader = {} if n_workers is None else {'num_workers': n_workers}
+        if state: loader = dict(device=state.device, num_workers=min(defaults.cpus // state.num_processes, 16), **loader)  # CPUs shared
         dls = get_action_dataloaders(files, bs=bs, image_size=image_size, seq_len=seq_len, mode=mode, splitter=lambda _: splits,
-                                     augment=aug, **({} if n_workers is None else {'num_workers': n_workers}))
-        print(f'\n== {name}: {len(dls.train_ds)} training and {len(dls.valid_ds)} validation clips, {dls.c} classes')
+                                     augment=aug, **loader)
+        say(f'\n== {name}: {len(dls.train_ds)} training and {len(dls.valid_ds)} validation clips, {dls.c} classes')
         learn, res = train_video_model(dls, name, out, epochs=epochs, lr=lr, arch=arch, pretrained=pretrained, weights=weights,
                                        precision=precision, label_smoothing=label_smoothing, pairs=pairs,
                                        test_clips=test_clips, test_crops=test_crops, **kwargs)
+        if res is None: continue  # another process than the main one: it trained, the main process evaluated
         res.update(mode=mode, augment=aug or None, split=what)
         results.append(res)
+    if not main: return []
     (out/'metrics.json').write_text(json.dumps(results, indent=1))
     print('\n' + format_summary(results))
     print(f'\nwritten to {out}: ' + ', '.join(sorted(p.name for p in out.iterdir() if p.is_file())))

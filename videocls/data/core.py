@@ -21,7 +21,7 @@ from fastai.data.core import Datasets, TfmdDL, get_show_batch_func
 from fastai.data.block import TransformBlock
 from fastai.data.transforms import (parent_label, Categorize, IndexSplitter, RandomSplitter, ToTensor,
                                     IntToFloatTensor, Normalize)
-from fastai.torch_core import show_image, TensorBase, TensorImage, default_device, to_device, retain_types, retain_type
+from fastai.torch_core import show_image, TensorBase, TensorImage, default_device, to_device, to_detach, retain_types, retain_type
 from fastai.data.load import fa_collate
 from fastai.vision.data import get_grid
 from fastai.vision.core import PILImage, image2tensor
@@ -202,8 +202,7 @@ class _Chunks:
     "The chunks of item indices of one epoch of `dl` (fastai's order and `drop_last`); `plan`: chunks per batch"
     def __init__(self, dl, chunk:int): self.dl, self.chunk, self.plan = weakref.ref(dl), chunk, []  # weak: no cycle
     def __iter__(self):
-        dl = self.dl()
-        batches = list(chunked(dl.get_idxs(), chunk_sz=dl.bs, drop_last=dl.drop_last))
+        batches = self.dl().epoch_batches()
         self.plan = [math.ceil(len(b) / self.chunk) for b in batches]
         return (list(b[i:i + self.chunk]) for b in batches for i in range(0, len(b), self.chunk))
 
@@ -224,7 +223,43 @@ def _record_stream(b, stream):
 
 class ClipDataLoader(TfmdDL):
     "fastai's `TfmdDL` with persistent workers that build chunks of batches, the next epoch loading early, and copies overlapped with compute"
-    chunk_size, _workers, _primed = None, None, None
+    chunk_size, _workers, _primed, shard = None, None, None, None
+    def shard_(self, rank:int=None, world_size:int=None, seed:int=0):
+        "Deliver only process `rank`'s share of each epoch of `world_size` processes (epoch orders drawn from `seed`); `None`: all"
+        if rank is not None:
+            n, bs, w = self.n, self.bs, world_size
+            if self.drop_last and n // w < bs:
+                raise ValueError(f'{n} training clips do not make a batch of {bs} for each of {w} processes: lower `bs`')
+            if not self.drop_last and n // w < math.ceil(math.ceil(n / w) / bs):
+                raise ValueError(f'{n} validation clips cannot give each of {w} processes the same number of batches of '
+                                 f'at most {bs}: validate on more clips or raise `bs`')
+        self.shard, self._epoch, self._primed = None if rank is None else (rank, world_size, seed), 0, None
+        if self._workers is not None:  # start new workers: seeded from this process's random state when they start
+            _stop_workers(self._workers)
+            self._workers = None
+        return self
+
+    def __len__(self):
+        if self.shard is None: return super().__len__()
+        n, w = self.n, self.shard[1]
+        return (n // w) // self.bs if self.drop_last else math.ceil(math.ceil(n / w) / self.bs)
+
+    def epoch_batches(self)->list:
+        "Item indices of each batch of the next epoch: fastai's (`get_idxs`, `bs`, `drop_last`), or this process's share (`shard_`)"
+        if self.shard is None: return list(chunked(self.get_idxs(), chunk_sz=self.bs, drop_last=self.drop_last))
+        rank, w, seed = self.shard
+        idxs = list(range(self.n))
+        if self.shuffle: random.Random(seed + self._epoch).shuffle(idxs)  # the same order in every process
+        self._epoch += 1
+        if self.drop_last:  # training: the same number of full batches in every process
+            per = self.n // w
+            return list(chunked(idxs[rank * per:(rank + 1) * per], chunk_sz=self.bs, drop_last=True))
+        return [b.tolist() for b in np.array_split(idxs[rank::w], len(self))]  # validation: each clip once, as many batches everywhere
+
+    def to_detach(self, b, cpu=True, gather=True):
+        "Detach (and move to the CPU) without gathering across processes: each process's loader has its own clips"
+        return to_detach(b, cpu, gather=False)
+
     def _start(self):
         "The epoch's chunks from the workers, and how many chunks make each batch"
         if self._workers is None:
@@ -248,8 +283,14 @@ class ClipDataLoader(TfmdDL):
         return self.after_batch(b)
 
     def __iter__(self):
-        if self.fake_l.num_workers == 0:  # fastai's own loop (also what `one_batch` uses)
+        if self.fake_l.num_workers == 0 and self.shard is None:  # fastai's own loop (also what `one_batch` uses)
             yield from super().__iter__()
+            return
+        if self.fake_l.num_workers == 0:  # this process's share, read here
+            self.randomize(); self.before_iter()
+            items, collate = _Items(self), _Collate(self)
+            for b in self.epoch_batches(): yield self._on_device([collate([items[i] for i in b])])
+            self.after_iter()
             return
         self.randomize()
         self.before_iter()
