@@ -355,7 +355,7 @@ def train_videos(data=None,              # UCF101 .rar, folder of videos, frames
     for name in models:
         set_seed(seed, reproducible=not torch.cuda.is_available())  # on a GPU, keep cuDNN's autotuner: speed over bitwise repeats
         loader = {} if n_workers is None else {'num_workers': n_workers}
-        if state: loader = dict(device=state.device, num_workers=min(defaults.cpus // state.num_processes, 16), **loader)  # CPUs shared
+        if state: loader = {'device': state.device, 'num_workers': min(defaults.cpus // state.num_processes, 16), **loader}  # CPUs shared
         dls = get_action_dataloaders(files, bs=bs, image_size=image_size, seq_len=seq_len, mode=mode, splitter=lambda _: splits,
                                      augment=aug, **loader)
         say(f'\n== {name}: {len(dls.train_ds)} training and {len(dls.valid_ds)} validation clips, {dls.c} classes')
