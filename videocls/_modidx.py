@@ -23,6 +23,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                    'videocls/data/core.py'),
                                     'videocls.data.core.ClipDataLoader._on_device': ( 'data.core.html#clipdataloader._on_device',
                                                                                       'videocls/data/core.py'),
+                                    'videocls.data.core.ClipDataLoader._share_batches': ( 'data.core.html#clipdataloader._share_batches',
+                                                                                          'videocls/data/core.py'),
                                     'videocls.data.core.ClipDataLoader._start': ( 'data.core.html#clipdataloader._start',
                                                                                   'videocls/data/core.py'),
                                     'videocls.data.core.ClipDataLoader.epoch_batches': ( 'data.core.html#clipdataloader.epoch_batches',

@@ -7,11 +7,10 @@ from __future__ import annotations
 import os, random
 from contextlib import contextmanager
 
-import numpy as np
 import torch
 from fastai.callback.core import Callback
 from fastai.metrics import AccumMetric
-from fastai.torch_core import num_distrib, rank_distrib
+from fastai.torch_core import num_distrib, rank_distrib, set_seed
 from fastai.distributed import DistributedTrainer, DistributedDL  # needs accelerate
 
 from .data.core import ClipDataLoader
@@ -62,7 +61,7 @@ class ClipDistributed(Callback):
         if not self.active: return
         seed = gather_object(self.seed if self.seed is not None else random.randrange(2**31))[0]  # the main process's
         rank, world = rank_distrib(), num_distrib()
-        torch.manual_seed(seed + 1 + rank); random.seed(seed + 1 + rank); np.random.seed(seed + 1 + rank)
+        set_seed(seed + 1 + rank)  # python, numpy and torch: this process's own crops, flips, frames and worker seeds
         device = next(self.learn.model.parameters()).device
         self.learn.dls.loaders = [_unwrap(dl) for dl in self.dls.loaders]
         for dl in self.dls.loaders:

@@ -249,13 +249,15 @@ def train_video_model(dls,                    # `DataLoaders` of clips (`get_act
         else: learn.fit_one_cycle(epochs, lr)
     train_s = time.perf_counter() - t0
     if not main: return learn, None
+    res = dict(model=name, arch=None if name == 'timesformer' else arch, epochs=epochs, lr=lr, precision=learn.precision,
+               recipe='fine_tune' if pretrained else 'fit_one_cycle' + (f' + label smoothing {label_smoothing}' if label_smoothing else ''),
+               train_seconds=round(train_s, 1))
     history = [dict(zip(learn.recorder.metric_names[1:-1], map(float, v))) for v in learn.recorder.values]  # per epoch
     processes = max(num_distrib(), 1)
-    with single_process(): res = _evaluate_and_save(learn, dls, name, out, epochs, lr, arch, pretrained, label_smoothing,
-                                                    pairs, test_clips, test_crops, train_s)
+    with single_process(): res.update(_evaluate_and_save(learn, dls, name, out, pairs, test_clips, test_crops))
     return learn, dict(res, processes=processes, history=history)
 
-def _evaluate_and_save(learn, dls, name, out, epochs, lr, arch, pretrained, label_smoothing, pairs, test_clips, test_crops, train_s):
+def _evaluate_and_save(learn, dls, name, out, pairs, test_clips, test_crops)->dict:
     "Evaluate the trained `learn` (clip and video accuracy, confusion matrix), save it and its pictures; the metrics"
     if learn.precision != 'fp32': learn.to_fp32()
     learn.clip_frames = int(np.median([_n_frames(o) for o in dls.train.items]))  # read by `predict_video`
@@ -264,10 +266,7 @@ def _evaluate_and_save(learn, dls, name, out, epochs, lr, arch, pretrained, labe
         cm = interp.confusion_matrix()
         vals = learn.validate()
         video = video_accuracy(learn, n_clips=test_clips, crops=test_crops) if hasattr(dls.valid.items[0], 'n_frames') else None
-    res = dict(model=name, arch=None if name == 'timesformer' else arch, epochs=epochs, lr=lr, precision=learn.precision,
-               recipe='fine_tune' if pretrained else 'fit_one_cycle' + (f' + label smoothing {label_smoothing}' if label_smoothing else ''),
-               train_seconds=round(train_s, 1), valid_loss=float(vals[0]),
-               accuracy=float(vals[1]), video_accuracy=video, test_clips=test_clips, test_crops=test_crops,
+    res = dict(valid_loss=float(vals[0]), accuracy=float(vals[1]), video_accuracy=video, test_clips=test_clips, test_crops=test_crops,
                top5=float(vals[2]) if len(vals) > 2 else None,
                per_class=per_class_accuracy(cm, dls.vocab), pairs=pair_accuracy(cm, dls.vocab, pairs))
     with matplotlib.rc_context({'figure.max_open_warning': 0}), learn.no_bar():  # plotting re-runs the predictions

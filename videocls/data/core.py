@@ -228,9 +228,9 @@ class ClipDataLoader(TfmdDL):
         "Deliver only process `rank`'s share of each epoch of `world_size` processes (epoch orders drawn from `seed`); `None`: all"
         if rank is not None:
             n, bs, w = self.n, self.bs, world_size
-            if self.drop_last and n // w < bs:
+            if self.drop_last and self._share_batches(w) == 0:
                 raise ValueError(f'{n} training clips do not make a batch of {bs} for each of {w} processes: lower `bs`')
-            if not self.drop_last and n // w < math.ceil(math.ceil(n / w) / bs):
+            if not self.drop_last and n // w < self._share_batches(w):
                 raise ValueError(f'{n} validation clips cannot give each of {w} processes the same number of batches of '
                                  f'at most {bs}: validate on more clips or raise `bs`')
         self.shard, self._epoch, self._primed = None if rank is None else (rank, world_size, seed), 0, None
@@ -239,10 +239,11 @@ class ClipDataLoader(TfmdDL):
             self._workers = None
         return self
 
-    def __len__(self):
-        if self.shard is None: return super().__len__()
-        n, w = self.n, self.shard[1]
-        return (n // w) // self.bs if self.drop_last else math.ceil(math.ceil(n / w) / self.bs)
+    def _share_batches(self, w:int)->int:
+        "Batches of each process when `w` processes share an epoch: full ones (training), or as many as the largest share needs"
+        return (self.n // w) // self.bs if self.drop_last else math.ceil(math.ceil(self.n / w) / self.bs)
+
+    def __len__(self): return super().__len__() if self.shard is None else self._share_batches(self.shard[1])
 
     def epoch_batches(self)->list:
         "Item indices of each batch of the next epoch: fastai's (`get_idxs`, `bs`, `drop_last`), or this process's share (`shard_`)"
