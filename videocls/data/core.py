@@ -4,7 +4,8 @@
 
 # %% ../../nbs/03_data.core.ipynb #380a4f2e
 from __future__ import annotations
-import gc, math, random, warnings, weakref
+import gc, math, os, random, warnings, weakref
+from functools import partial
 from collections import Counter
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from fastai.data.core import Datasets, TfmdDL, get_show_batch_func
 from fastai.data.block import TransformBlock
 from fastai.data.transforms import (parent_label, Categorize, IndexSplitter, RandomSplitter, ToTensor,
                                     IntToFloatTensor, Normalize)
-from fastai.torch_core import show_image, TensorBase, TensorImage, default_device, to_device, to_detach, retain_types, retain_type
+from fastai.torch_core import show_image, TensorBase, TensorImage, default_device, to_device, to_detach, retain_types
 from fastai.data.load import fa_collate
 from fastai.vision.data import get_grid
 from fastai.vision.core import PILImage, image2tensor
@@ -187,27 +188,74 @@ class ClipBatchTfm(_SplitAware):
     def decodes(self, x:TensorImage): return TensorImage((denormalize(x, self.stats) / 255).clamp(0, 1))
 
 # %% ../../nbs/03_data.core.ipynb #5faf80d1
+class _Ring:
+    "`n` batches of uint8 clips `(n, bs, *shape)` in shared memory, written in place by the workers; page-locked for a GPU"
+    def __init__(self, n:int, bs:int, shape:tuple, pin:bool=False):
+        self.x = torch.empty(n, bs, *shape, dtype=torch.uint8).share_memory_()
+        self.copied, self.next = [None] * n, 0  # copied[s]: CUDA event of slot s's last copy to the device
+        self.pinned = pin and _pin(self.x)
+        if self.pinned: weakref.finalize(self, _unpin, self.x)
+
+    def take(self)->int:
+        "The next slot to fill, once the copy of what it held before has finished"
+        s = self.next % len(self.copied)
+        self.next += 1
+        if self.copied[s] is not None: self.copied[s].synchronize()
+        return s
+
+    def get(self, s:int, n:int, device=None)->Tensor:
+        "The first `n` clips of slot `s` on `device`: copied asynchronously on a GPU (on the current stream), else copied out"
+        x = self.x[s, :n]
+        if device is None or device.type != 'cuda': return x.clone()
+        x = x.to(device, non_blocking=self.pinned)
+        self.copied[s] = torch.cuda.Event()
+        self.copied[s].record()
+        return x
+
+def _pin(x:Tensor)->bool:
+    "Page-lock `x` (shared memory) so that copies to the GPU run asynchronously; False, with a warning, if CUDA refuses"
+    try: torch.cuda.check_error(torch.cuda.cudart().cudaHostRegister(x.data_ptr(), x.numel(), 0))
+    except Exception as e:
+        warnings.warn(f'clip batches could not be page-locked ({e}): copies to the GPU will not overlap with compute')
+        return False
+    return True
+
+def _unpin(x:Tensor): torch.cuda.cudart().cudaHostUnregister(x.data_ptr())
+
 class _Items:
-    "Item `i` of a fastai `TfmdDL`'s dataset through its `after_item`, for torch's map-style `DataLoader` (in the workers)"
-    def __init__(self, dl): self.dataset, self.after_item, self.n = dl.dataset, dl.after_item, dl.n
+    "A `TfmdDL`'s items for torch `DataLoader` workers, a chunk at a time: clips written into a ring slot, the rest collated"
+    def __init__(self, dl, ring:Tensor):
+        self.dataset, self.after_item, self.before_batch, self.n, self.ring = dl.dataset, dl.after_item, dl.before_batch, dl.n, ring
     def __len__(self): return self.n
     def __getitem__(self, i): return self.after_item(self.dataset[i])
+    def __getitems__(self, chunk):
+        "`chunk` is `(slot, first row, item indices)`: return `(slot, clips, clip type, types and arrays of the rest)`"
+        slot, row, idxs = chunk
+        items = self.before_batch([self[i] for i in idxs])
+        for i, o, it in zip(idxs, self.ring[slot, row:row + len(items)], items):
+            if it[0].shape != o.shape:
+                raise ValueError(f'{self.dataset.items[i]}: its clip is {tuple(it[0].shape)}, the others {tuple(o.shape)}')
+            o.copy_(it[0].as_subclass(Tensor))
+        rest = retain_types(fa_collate([it[1:] for it in items]), items[0][1:])  # e.g. the labels, as fastai collates them
+        return slot, len(items), type(items[0][0]), [(type(r), r.numpy()) for r in rest]  # arrays: pickled, not shared
 
-class _Collate:
-    "A list of items to a batch as fastai makes it (`before_batch`, `fa_collate`, types kept)"
-    def __init__(self, dl): self.before_batch = dl.before_batch
-    def __call__(self, items): return retain_types(fa_collate(self.before_batch(items)), items[0])
+def _as_is(b): return b
 
 class _Chunks:
-    "The chunks of item indices of one epoch of `dl` (fastai's order and `drop_last`); `plan`: chunks per batch"
-    def __init__(self, dl, chunk:int): self.dl, self.chunk, self.plan = weakref.ref(dl), chunk, []  # weak: no cycle
+    "The chunks `(slot, first row, item indices)` of one epoch of `dl` (fastai's order and `drop_last`); `plan`: chunks per batch"
+    def __init__(self, dl, chunk:int, ring:_Ring): self.dl, self.chunk, self.ring, self.plan = weakref.ref(dl), chunk, ring, []  # weak: no cycle
     def __iter__(self):
         batches = self.dl().epoch_batches()
         self.plan = [math.ceil(len(b) / self.chunk) for b in batches]
-        return (list(b[i:i + self.chunk]) for b in batches for i in range(0, len(b), self.chunk))
+        return self._chunks(batches)
+    def _chunks(self, batches):
+        for b in batches:
+            s = self.ring.take()  # when the workers are asked for the batch's first chunk
+            for i in range(0, len(b), self.chunk): yield s, i, list(b[i:i + self.chunk])
 
-def _init_worker(worker_id):
+def _init_worker(worker_id, nice:int=0):
     torch.set_num_threads(1)
+    if nice: os.nice(nice)  # below the main process, which launches the GPU's work
     gc.freeze()  # never collect what the parent left: it may hold CUDA tensors, which a forked process must not free
 
 def _stop_workers(loader):
@@ -222,8 +270,8 @@ def _record_stream(b, stream):
         for o in b: _record_stream(o, stream)
 
 class ClipDataLoader(TfmdDL):
-    "fastai's `TfmdDL` with persistent workers that build chunks of batches, the next epoch loading early, and copies overlapped with compute"
-    chunk_size, _workers, _primed, shard = None, None, None, None
+    "fastai's `TfmdDL` with persistent workers that write chunks of batches into a pinned ring, the next epoch loading early, and copies overlapped with compute"
+    chunk_size, worker_nice, _workers, _primed, _ring, shard = None, 10, None, None, None, None
     def shard_(self, rank:int=None, world_size:int=None, seed:int=0):
         "Deliver only process `rank`'s share of each epoch of `world_size` processes (epoch orders drawn from `seed`); `None`: all"
         if rank is not None:
@@ -264,46 +312,52 @@ class ClipDataLoader(TfmdDL):
     def _start(self):
         "The epoch's chunks from the workers, and how many chunks make each batch"
         if self._workers is None:
-            nw = self.fake_l.num_workers
-            self._chunks = _Chunks(self, self.chunk_size or min(self.bs, max(32, math.ceil(self.bs / nw))))
+            nw, dev = self.fake_l.num_workers, self._torch_device()
+            chunk = self.chunk_size or min(self.bs, max(32, math.ceil(self.bs / nw)))
+            # slots: the batches of the 2 chunks per worker torch asks for ahead, of the batch being joined, and a spare
+            n_slots = math.ceil(2 * nw / math.ceil(self.bs / chunk)) + 3
+            self._ring = _Ring(n_slots, self.bs, self.do_item(0)[0].shape, pin=dev is not None and dev.type == 'cuda')
+            self._chunks = _Chunks(self, chunk, self._ring)
             gc.collect()  # garbage left now would be the workers' to collect (see `_init_worker`)
-            self._workers = torch.utils.data.DataLoader(_Items(self), batch_sampler=self._chunks, collate_fn=_Collate(self),
-                num_workers=nw, pin_memory=self.fake_l.pin_memory, persistent_workers=True, worker_init_fn=_init_worker,
-                timeout=self.fake_l.timeout)
+            self._workers = torch.utils.data.DataLoader(_Items(self, self._ring.x), batch_sampler=self._chunks, collate_fn=_as_is,
+                num_workers=nw, prefetch_factor=2, persistent_workers=True, timeout=self.fake_l.timeout,
+                worker_init_fn=partial(_init_worker, nice=self.worker_nice))
             # fastai's loaders sit in reference cycles, so garbage collection frees them, and with them torch's worker
             # queues, before torch can tell its workers to stop (each then takes 5 s to time out): stop them first
             weakref.finalize(self, _stop_workers, self._workers)
         it = iter(self._workers)  # draws the epoch's order (`_Chunks.__iter__`) and sets the workers going
         return it, self._chunks.plan
 
-    def _on_device(self, chunks):
-        "One batch from its chunks: on the device, joined, through `after_batch`"
-        chunks = [tuple(c) if type(c) == list else c for c in chunks]  # pinning turns tuples into lists
-        if self.device is not None: chunks = [to_device(c, self.device, non_blocking=True) for c in chunks]
-        b = chunks[0] if len(chunks) == 1 else tuple(retain_type(torch.cat(xs), xs[0]) for xs in zip(*chunks))
-        return self.after_batch(b)
+    def _torch_device(self): return torch.device(self.device) if self.device is not None else None
+
+    def _batch(self, parts):
+        "One batch from its chunks' results: its clips from their ring slot, the rest joined, on the device, through `after_batch`"
+        s, xtype = parts[0][0], parts[0][2]
+        x = self._ring.get(s, sum(p[1] for p in parts), self._torch_device()).as_subclass(xtype)
+        rest = [torch.from_numpy(np.concatenate([p[3][j][1] for p in parts])) for j in range(len(parts[0][3]))]
+        if self._ring.pinned: rest = [r.pin_memory() for r in rest]  # a copy from pageable memory would wait for the stream
+        rest = [r.as_subclass(t) for r, (t, _) in zip(rest, parts[0][3])]
+        return self.after_batch((x, *to_device(rest, self.device, non_blocking=True)))
 
     def __iter__(self):
-        if self.fake_l.num_workers == 0 and self.shard is None:  # fastai's own loop (also what `one_batch` uses)
+        if (self.fake_l.num_workers == 0 and self.shard is None) or self.n == 0:  # fastai's own loop (also `one_batch`'s)
             yield from super().__iter__()
-            return
-        if self.fake_l.num_workers == 0:  # this process's share, read here
-            self.randomize(); self.before_iter()
-            items, collate = _Items(self), _Collate(self)
-            for b in self.epoch_batches(): yield self._on_device([collate([items[i] for i in b])])
-            self.after_iter()
             return
         self.randomize()
         self.before_iter()
+        if self.fake_l.num_workers == 0:  # this process's share, read here
+            for b in self.epoch_batches(): yield self.after_batch(to_device(self.do_batch([self.do_item(i) for i in b]), self.device))
+            self.after_iter()
+            return
         it, plan = self._primed or self._start()
         self._primed = None
         batches = ([next(it) for _ in range(k)] for k in plan)
-        dev = torch.device(self.device) if self.device is not None else None
-        if dev is None or dev.type != 'cuda': yield from map(self._on_device, batches)
+        dev = self._torch_device()
+        if dev is None or dev.type != 'cuda': yield from map(self._batch, batches)
         else:
             side, main, prev = torch.cuda.Stream(dev), torch.cuda.current_stream(dev), None
-            for chunks in batches:
-                with torch.cuda.stream(side): b = self._on_device(chunks)
+            for parts in batches:
+                with torch.cuda.stream(side): b = self._batch(parts)
                 if prev is not None: yield prev
                 main.wait_stream(side)
                 _record_stream(b, main)
@@ -315,7 +369,7 @@ class ClipDataLoader(TfmdDL):
     def __getstate__(self):
         "Pickle without the worker processes"
         d = self.__dict__.copy()
-        for k in ('_workers', '_chunks', '_primed'): d.pop(k, None)
+        for k in ('_workers', '_chunks', '_primed', '_ring'): d.pop(k, None)
         return d
 
 # %% ../../nbs/03_data.core.ipynb #162d1975
