@@ -4,7 +4,7 @@
 
 # %% ../../nbs/03_data.core.ipynb #380a4f2e
 from __future__ import annotations
-import gc, math, os, random, warnings, weakref
+import gc, math, os, random, shutil, warnings, weakref
 from functools import partial
 from collections import Counter
 from pathlib import Path
@@ -191,6 +191,11 @@ class ClipBatchTfm(_SplitAware):
 class _Ring:
     "`n` batches of uint8 clips `(n, bs, *shape)` in shared memory, written in place by the workers; page-locked for a GPU"
     def __init__(self, n:int, bs:int, shape:tuple, pin:bool=False):
+        need, free = n * bs * math.prod(shape), shutil.disk_usage('/dev/shm').free if os.path.isdir('/dev/shm') else math.inf
+        if need > free:  # else a worker, or the page-locking, would die of SIGBUS when it first touches the missing pages
+            raise RuntimeError(f'the clip loader needs {need / 2**20:,.0f} MB of shared memory ({n} batches of {bs} clips '
+                               f'{tuple(shape)}), /dev/shm has {free / 2**20:,.0f} MB free: give it more (e.g. docker run '
+                               '--shm-size 4g), or lower bs or num_workers')
         self.x = torch.empty(n, bs, *shape, dtype=torch.uint8).share_memory_()
         self.copied, self.next = [None] * n, 0  # copied[s]: CUDA event of slot s's last copy to the device
         self.pinned = pin and _pin(self.x)
