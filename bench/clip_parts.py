@@ -12,17 +12,16 @@ the training set is listed `REP` times. Diagnosis, not the bench: `bench/clip_pi
 `DataLoader` path (fresh shared-memory tensors, pinned or not), which the ring replaced; in `parts_ring.jsonl`,
 `jpegs` was a `frame_to_jpeg` that shrank with swscale and stretched with the lookup table (slower: not kept) and
 `jpegs_old` the one `jpeg_frames` uses (Pillow's `reduce`, then the table)."""
-import cProfile, gc, io, json, os, pstats, shutil, sys, time, warnings
+import gc, json, os, shutil, sys, time, warnings
 from pathlib import Path
 warnings.filterwarnings('ignore')
 import numpy as np, torch, av, simplejpeg
-from PIL import Image
 from fastcore.parallel import parallel
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import importlib.util
-spec = importlib.util.spec_from_file_location('seed_pipeline', os.environ.get('SEED', Path(__file__).resolve().parents[2]/'shared/bench/seed_pipeline.py'))
-sp = sys.modules['seed_pipeline'] = importlib.util.module_from_spec(spec); spec.loader.exec_module(sp)
-from videocls.data.frames import decode_video, jpeg_frames, frame_to_jpeg, run_isolated, _Y_FULL, _C_FULL
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from clip_pipeline import ROOT, load_seed, decode_rgb as decode_alone  # PyAV decoding alone, as the bench measures it
+sp = load_seed(os.environ.get('SEED', ROOT.parent/'shared/bench/seed_pipeline.py'))
+from videocls.data.frames import decode_video, jpeg_frames, run_isolated
 from videocls.data.store import build_store, ClipStore
 from videocls.data.core import get_action_dataloaders, ClipDataLoader
 from videocls.train import video_learner, train_step_rate
@@ -48,9 +47,6 @@ if not all(v.exists() for v in videos):
     el, _ = timed(lambda: parallel(sp._mk, jobs, n_workers=W, progress=False)); emit(part='gen', s=el)
 def decode_only(v):
     for f in decode_video(v): pass
-def decode_alone(v):
-    with av.open(str(v)) as c:
-        for f in c.decode(0): f.to_ndarray(format='rgb24')
 def jpegs(v): return len(list(jpeg_frames(v, 112, 90)))
 def jpegs_sws(v):  # swscale shrinks and stretches to full range at once (to yuvj420p): right with PyAV 18-19, wrong colours with 14.2
     out = []
@@ -117,9 +113,5 @@ for rep, nw, nice in [(max(1, REP // 4), W, NICES[0])] + [(REP, nw, nice) for nw
             if dev == 'cuda': torch.cuda.synchronize()
             emit(part='epoch', rep=rep, nw=nw, nice=nice, k=k, n_train=len(dls.train) * B1, n_valid=len(dls.valid_ds), s=el,
                  clips_per_s=(len(dls.train) * B1 + len(dls.valid_ds)) / el)
-        if False:
-            pr = cProfile.Profile(); pr.enable(); learn.fit(1, 1e-3); torch.cuda.synchronize() if dev == 'cuda' else None; pr.disable()
-            s = io.StringIO(); pstats.Stats(pr, stream=s).sort_stats('tottime').print_stats(25); (OUT/'epoch_profile.txt').write_text(s.getvalue())
-            print(s.getvalue()[:6000])
     emit(part='compute', rate=train_step_rate(learn.model, B1, 5, 64))
     del learn, dls; gc.collect()

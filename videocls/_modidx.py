@@ -236,8 +236,6 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                            'videocls/distributed.py'),
                                       'videocls.distributed.ClipDistributed.before_train': ( 'distributed.html#clipdistributed.before_train',
                                                                                              'videocls/distributed.py'),
-                                      'videocls.distributed.ClipDistributed.before_validate': ( 'distributed.html#clipdistributed.before_validate',
-                                                                                                'videocls/distributed.py'),
                                       'videocls.distributed._unwrap': ('distributed.html#_unwrap', 'videocls/distributed.py'),
                                       'videocls.distributed.distributed_state': ( 'distributed.html#distributed_state',
                                                                                   'videocls/distributed.py'),

@@ -71,9 +71,7 @@ class ClipDistributed(Callback):
 
     def before_train(self):
         if self.active: self.learn.dl = _unwrap(self.learn.dl)
-
-    def before_validate(self):
-        if self.active: self.learn.dl = _unwrap(self.learn.dl)
+    before_validate = before_train
 
     def after_validate(self):
         "Sum each metric's total and count (gather an `AccumMetric`'s predictions) over the processes"

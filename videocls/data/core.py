@@ -234,7 +234,7 @@ class _Items:
     def __len__(self): return self.n
     def __getitem__(self, i): return self.after_item(self.dataset[i])
     def __getitems__(self, chunk):
-        "`chunk` is `(slot, first row, item indices)`: return `(slot, clips, clip type, types and arrays of the rest)`"
+        "`chunk` is `(slot, first row, item indices)`: return `(slot, clips, types of the batch's parts, arrays of the rest)`"
         slot, row, idxs = chunk
         items = self.before_batch([self[i] for i in idxs])
         for i, o, it in zip(idxs, self.ring[slot, row:row + len(items)], items):
@@ -242,7 +242,7 @@ class _Items:
                 raise ValueError(f'{self.dataset.items[i]}: its clip is {tuple(it[0].shape)}, the others {tuple(o.shape)}')
             o.copy_(it[0].as_subclass(Tensor))
         rest = retain_types(fa_collate([it[1:] for it in items]), items[0][1:])  # e.g. the labels, as fastai collates them
-        return slot, len(items), type(items[0][0]), [(type(r), r.numpy()) for r in rest]  # arrays: pickled, not shared
+        return slot, len(items), [type(o) for o in (items[0][0], *rest)], [r.numpy() for r in rest]  # arrays: pickled, not shared
 
 def _as_is(b): return b
 
@@ -337,12 +337,12 @@ class ClipDataLoader(TfmdDL):
 
     def _batch(self, parts):
         "One batch from its chunks' results: its clips from their ring slot, the rest joined, on the device, through `after_batch`"
-        s, xtype = parts[0][0], parts[0][2]
-        x = self._ring.get(s, sum(p[1] for p in parts), self._torch_device()).as_subclass(xtype)
-        rest = [torch.from_numpy(np.concatenate([p[3][j][1] for p in parts])) for j in range(len(parts[0][3]))]
+        slot, _, types, _ = parts[0]
+        x = self._ring.get(slot, sum(p[1] for p in parts), self._torch_device())
+        rest = [torch.from_numpy(np.concatenate(a)) for a in zip(*(p[3] for p in parts))]
         if self._ring.pinned: rest = [r.pin_memory() for r in rest]  # a copy from pageable memory would wait for the stream
-        rest = [r.as_subclass(t) for r, (t, _) in zip(rest, parts[0][3])]
-        return self.after_batch((x, *to_device(rest, self.device, non_blocking=True)))
+        b = [x, *to_device(rest, self.device, non_blocking=True)]
+        return self.after_batch(tuple(o.as_subclass(t) for o, t in zip(b, types)))
 
     def __iter__(self):
         if (self.fake_l.num_workers == 0 and self.shard is None) or self.n == 0:  # fastai's own loop (also `one_batch`'s)
