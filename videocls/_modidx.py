@@ -69,6 +69,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                     'videocls.data.core._as_is': ('data.core.html#_as_is', 'videocls/data/core.py'),
                                     'videocls.data.core._drop_unreadable': ('data.core.html#_drop_unreadable', 'videocls/data/core.py'),
                                     'videocls.data.core._init_worker': ('data.core.html#_init_worker', 'videocls/data/core.py'),
+                                    'videocls.data.core._on': ('data.core.html#_on', 'videocls/data/core.py'),
                                     'videocls.data.core._pin': ('data.core.html#_pin', 'videocls/data/core.py'),
                                     'videocls.data.core._record_stream': ('data.core.html#_record_stream', 'videocls/data/core.py'),
                                     'videocls.data.core._stop_workers': ('data.core.html#_stop_workers', 'videocls/data/core.py'),

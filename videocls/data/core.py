@@ -5,7 +5,7 @@
 # %% ../../nbs/03_data.core.ipynb #380a4f2e
 from __future__ import annotations
 import gc, math, os, random, shutil, warnings, weakref
-from functools import partial
+from functools import partial, lru_cache
 from collections import Counter
 from pathlib import Path
 
@@ -113,9 +113,14 @@ class ImageTupleTfm(_FrameSampler):
     def encodes(self, clip:Clip): return ImageTuple(PILImage.create(a) for a in clip.read(self.idxs(clip.n_frames)))
 
 # %% ../../nbs/03_data.core.ipynb #90b994ca
+@lru_cache(maxsize=64)
+def _on(values:tuple, device)->Tensor:
+    "A constant tensor of `values` on `device`, made once: each copy from the CPU would make the GPU's stream wait"
+    return torch.tensor(values, device=device)
+
 def denormalize(t:Tensor, stats=imagenet_stats)->Tensor:
     "Undo ImageNet normalisation of a `(..., 3, H, W)` batch of frames: back to 0-255"
-    mean, std = (torch.tensor(s, device=t.device).view(3, 1, 1) for s in stats)
+    mean, std = (_on(tuple(s), t.device).view(3, 1, 1) for s in stats)
     return (t * std + mean) * 255
 
 # %% ../../nbs/03_data.core.ipynb #463acad8
@@ -159,15 +164,15 @@ class ClipBatchTfm(_SplitAware):
         if not self.train:
             side = min(h, w)
             x1, y1 = (w - side) * self.crop, (h - side) * self.crop
-            return torch.tensor([x1, y1, x1 + side, y1 + side], device=device).expand(bs, 4)
+            return _on((x1, y1, x1 + side, y1 + side), device).expand(bs, 4)
         u = torch.rand(4, bs, device=device)
         area = h * w * (self.scale[0] + (self.scale[1] - self.scale[0]) * u[0])
         r = torch.exp(math.log(self.ratio[0]) + (math.log(self.ratio[1]) - math.log(self.ratio[0])) * u[1])
         cw, ch = (area * r).sqrt(), (area / r).sqrt()
         fit = (torch.minimum(w / cw, h / ch)).clamp(max=1)  # keep the aspect, shrink to fit the frame
-        cw, ch = cw * fit, ch * fit
+        cw, ch = (cw * fit).clamp(max=w), (ch * fit).clamp(max=h)  # clamped: rounding can overshoot by a float step
         x1, y1 = (w - cw) * u[2], (h - ch) * u[3]
-        return torch.stack([x1, y1, x1 + cw, y1 + ch], 1)
+        return torch.stack([x1, y1, (x1 + cw).clamp(max=w), (y1 + ch).clamp(max=h)], 1)
 
     def encodes(self, x:TensorClip):
         bs, t, h, w, c = x.shape
@@ -181,7 +186,7 @@ class ClipBatchTfm(_SplitAware):
             if self.flip: out = torch.where(u[0] < 0.5, out.flip(-1), out)
             if self.brightness or self.contrast:
                 out = ((out - 127.5) * (1 + self.contrast * (2 * u[1] - 1)) + 127.5 + 255 * self.brightness * (2 * u[2] - 1)).clamp(0, 255)
-        mean, std = (torch.tensor(s, device=x.device).view(1, 1, 3, 1, 1) * 255 for s in self.stats)
+        mean, std = (_on(tuple(v * 255 for v in s), x.device).view(1, 1, 3, 1, 1) for s in self.stats)
         out = (out - mean) / std
         return ImageTuple(TensorImage(o) for o in out.unbind(1))  # T x (B, 3, S, S)
 
