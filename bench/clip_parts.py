@@ -19,7 +19,7 @@ import numpy as np, torch, av, simplejpeg
 from fastcore.parallel import parallel
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from clip_pipeline import ROOT, load_seed, decode_rgb as decode_alone  # PyAV decoding alone, as the bench measures it
+from clip_pipeline import ROOT, load_seed, clip_jobs, listing, decode_rgb as decode_alone  # decode_rgb: PyAV decoding alone, as the bench measures it
 sp = load_seed(os.environ.get('SEED', ROOT.parent/'shared/bench/seed_pipeline.py'))
 from videocls.data.frames import decode_video, jpeg_frames, run_isolated
 from videocls.data.store import build_store, ClipStore
@@ -40,7 +40,7 @@ emit(part='env', cpus=os.cpu_count(), siblings=ci.split('siblings\t: ')[1].split
      av=av.__version__, torch=torch.__version__)
 work = Path('/tmp/parts'); vids = work/'UCF101'
 NV, NC = int(os.environ.get('NV', 480)), 20
-jobs = [(vids/f'C{i % NC:03d}'/f'v_C{i % NC:03d}_g{i // NC % 25 + 1:02d}_c{i:05d}.avi', 150, 320, 240, i) for i in range(NV)]
+jobs = clip_jobs(vids, NV, NC)
 videos = [j[0] for j in jobs]
 PARTS = os.environ.get('PARTS', 'prep,loader,epoch').split(',')
 if not all(v.exists() for v in videos):
@@ -69,12 +69,8 @@ elif not (work/'store').exists(): build_store(vids, work/'store', n_workers=W, p
 # loader
 dev = 'cuda' if torch.cuda.is_available() else 'cpu'
 store = ClipStore(work/'store')
-isv = lambda c: c.group > 20
 REP = int(os.environ.get('REP', 16))
-def listing(rep):
-    trn, val = [c for c in store.clips if not isv(c)], [c for c in store.clips if isv(c)]
-    return trn * rep + val, list(range(len(trn) * rep, len(trn) * rep + len(val)))
-clips, vidx = listing(REP)
+clips, vidx = listing(store.clips, REP)
 def epoch_iter(it, on):
     n = 0
     for b in it: n += len(b[1]) if on else len(b[-1])
@@ -102,7 +98,7 @@ NICES = [int(o) for o in os.environ.get('NICES', '0').split(',')]
 for rep, nw, nice in [(max(1, REP // 4), W, NICES[0])] + [(REP, nw, nice) for nw in NWS for nice in NICES]:
     ClipDataLoader.worker_nice = nice
     if 'epoch' not in PARTS: break
-    c2, v2 = listing(rep)
+    c2, v2 = listing(store.clips, rep)
     dls = get_action_dataloaders(c2, bs=B1, image_size=64, seq_len=5, val_idxs=v2, mode='uniform', num_workers=nw, device=dev)
     learn = video_learner(dls, 'simple', arch='torchvision.resnet34')
     with learn.no_bar(), learn.no_logging():

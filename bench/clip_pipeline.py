@@ -61,6 +61,17 @@ def load_seed(path):
     spec.loader.exec_module(mod)
     return mod
 
+def clip_jobs(folder, n_videos:int, n_classes:int, n_frames:int=150, w:int=320, h:int=240)->list:
+    "The seed generator's jobs `(video, n_frames, w, h, seed)`: `n_videos` UCF101-named clips of `n_classes` classes in 25 groups"
+    return [(Path(folder)/f'C{i % n_classes:03d}'/f'v_C{i % n_classes:03d}_g{i // n_classes % 25 + 1:02d}_c{i:05d}.avi', n_frames, w, h, i)
+            for i in range(n_videos)]
+
+def listing(items, repeat:int, last_train_group:int=20)->tuple:
+    "Items of groups up to `last_train_group` `repeat` times, then the others (validation) once; and the validation indices"
+    is_valid = lambda f: int(Path(f).name.split('_g')[1][:2]) > last_train_group
+    trn, val = [f for f in items if not is_valid(f)], [f for f in items if is_valid(f)]
+    return L(trn * repeat + val), list(range(len(trn) * repeat, len(trn) * repeat + len(val)))
+
 def tree_bytes(path)->int: return sum(f.stat().st_size for f in Path(path).rglob('*') if f.is_file())
 
 FRESH_BUILD = """import sys, time
@@ -173,8 +184,7 @@ def main(seed_pipeline:str=None,     # the seed's pipeline (default: ../shared/b
     emit(out, step='setup', torch=torch.__version__, av=av.__version__, cpus=os.cpu_count(), workers=workers, n_videos=n_videos,
          n_frames=n_frames, video_size=video_size)  # no CUDA yet: the preparation's worker processes fork from this one
     try:
-        jobs = [(vids/f'C{i % n_classes:03d}'/f'v_C{i % n_classes:03d}_g{i // n_classes % 25 + 1:02d}_c{i:05d}.avi', n_frames, w, h, i)
-                for i in range(n_videos)]
+        jobs = clip_jobs(vids, n_videos, n_classes, n_frames, w, h)
         videos = [j[0] for j in jobs]
         if not all(v.exists() for v in videos):
             el, _ = timed(lambda: parallel(sp._mk, jobs, n_workers=workers, progress=False), 'cpu')
@@ -196,10 +206,6 @@ def main(seed_pipeline:str=None,     # the seed's pipeline (default: ../shared/b
         if dev == 'cuda': emit(out, step='device', device=torch.cuda.get_device_name())
         store = ClipStore(work/'store')
         seed_files = L(sorted(p for c in seed_frames.ls() for p in c.ls()))
-        is_valid = lambda f: int(Path(f).name.split('_g')[1][:2]) > 20  # groups 21-25
-        def listing(items, repeat):  # training items `repeat` times, then the validation items once
-            trn, val = [f for f in items if not is_valid(f)], [f for f in items if is_valid(f)]
-            return L(trn * repeat + val), list(range(len(trn) * repeat, len(trn) * repeat + len(val)))
         seed_items, seed_val = listing(seed_files, seed_repeat)
         clips, clip_val = listing(store.clips, repeat)
         vc_dls = lambda b, size, t: get_action_dataloaders(clips, bs=b, image_size=size, seq_len=t, val_idxs=clip_val,

@@ -28,7 +28,7 @@ from fastcore.parallel import parallel
 from fastai.data.core import DataLoaders
 from fastai.callback.core import Callback
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from clip_pipeline import ROOT, load_seed
+from clip_pipeline import ROOT, load_seed, clip_jobs, listing
 import videocls.data.core as core
 from videocls.data.store import build_store, ClipStore
 from videocls.data.core import get_action_dataloaders, ClipDataLoader
@@ -129,14 +129,9 @@ small = dev == 'cpu'
 work = Path(os.environ.get('WORK', '/tmp/epoch_split')); vids = work/'UCF101'
 n_frames, size = (12, (128, 96)) if small else (150, (320, 240))
 if not (work/'store'/'manifest.json').exists():
-    parallel(sp._mk, [(vids/f'C{i % NC:03d}'/f'v_C{i % NC:03d}_g{i // NC % 25 + 1:02d}_c{i:05d}.avi', n_frames, *size, i)
-                      for i in range(NV)], n_workers=W, progress=False)
+    parallel(sp._mk, clip_jobs(vids, NV, NC, n_frames, *size), n_workers=W, progress=False)
     build_store(vids, work/'store', n_workers=W, progress=False)
 store = ClipStore(work/'store')
-def listing(rep):  # validation: groups 21-25 (as bench/clip_pipeline.py), or the last group of fewer clips
-    last = min(20, NV // NC - 1)
-    trn, val = [c for c in store.clips if c.group <= last], [c for c in store.clips if c.group > last]
-    return trn * rep + val, list(range(len(trn) * rep, len(trn) * rep + len(val)))
 
 PARTS = os.environ.get('PARTS', 'ceiling,ab').split(',')
 CONFIGS = [tuple(int(v) for v in c.split(',')) for c in os.environ.get('CONFIGS', '64,5,256,24;64,5,32,6;112,16,64,6').split(';')]
@@ -144,7 +139,7 @@ if small: CONFIGS = [(32, 4, 8, 2)]
 names = os.environ.get('VARIANTS', 'inline,thread').split(',')
 emit(what='env', device=torch.cuda.get_device_name() if dev == 'cuda' else 'cpu', cpus=os.cpu_count(), workers=W, torch=torch.__version__)
 for size, t, bs, rep in CONFIGS:
-    c, v = listing(rep)
+    c, v = listing(store.clips, rep, min(20, NV // NC - 1))  # validation: groups 21-25, or the last of fewer clips
     dls = get_action_dataloaders(c, bs=bs, image_size=size, seq_len=t, val_idxs=v, mode='uniform', num_workers=W, device=dev)
     learn = video_learner(dls, 'simple', arch='torchvision.resnet34' if not small else 'test_resnet')
     split = Split(); learn.add_cb(split)

@@ -15,7 +15,7 @@ from torch import Tensor
 from PIL import Image, ImageOps
 from plum import dispatch
 from torchvision.ops import roi_align
-from fastcore.basics import fastuple, store_attr, defaults, chunked
+from fastcore.basics import fastuple, store_attr, defaults, chunked, noop
 from fastcore.foundation import L
 from fasttransform import Transform
 from fastai.data.core import Datasets, TfmdDL, get_show_batch_func
@@ -249,8 +249,6 @@ class _Items:
         rest = retain_types(fa_collate([it[1:] for it in items]), items[0][1:])  # e.g. the labels, as fastai collates them
         return slot, len(items), [type(o) for o in (items[0][0], *rest)], [r.numpy() for r in rest]  # arrays: pickled, not shared
 
-def _as_is(b): return b
-
 class _Chunks:
     "The chunks `(slot, first row, item indices)` of one epoch of `dl` (fastai's order and `drop_last`); `plan`: chunks per batch"
     def __init__(self, dl, chunk:int, ring:_Ring): self.dl, self.chunk, self.ring, self.plan = weakref.ref(dl), chunk, ring, []  # weak: no cycle
@@ -329,7 +327,7 @@ class ClipDataLoader(TfmdDL):
             self._ring = _Ring(n_slots, self.bs, self.do_item(0)[0].shape, pin=dev is not None and dev.type == 'cuda')
             self._chunks = _Chunks(self, chunk, self._ring)
             gc.collect()  # garbage left now would be the workers' to collect (see `_init_worker`)
-            self._workers = torch.utils.data.DataLoader(_Items(self, self._ring.x), batch_sampler=self._chunks, collate_fn=_as_is,
+            self._workers = torch.utils.data.DataLoader(_Items(self, self._ring.x), batch_sampler=self._chunks, collate_fn=noop,
                 num_workers=nw, prefetch_factor=2, persistent_workers=True, timeout=self.fake_l.timeout,
                 worker_init_fn=partial(_init_worker, nice=self.worker_nice))
             # fastai's loaders sit in reference cycles, so garbage collection frees them, and with them torch's worker

@@ -60,10 +60,10 @@ def read_clip_header(fname)->tuple:
 # %% ../../nbs/02a_data.store.ipynb #534bca39
 def _decode(jpeg:bytes)->np.ndarray: return simplejpeg.decode_jpeg(jpeg, colorspace='RGB')
 
-def _decode_into(jpegs:list, size:tuple, out:np.ndarray=None, name:str='clip')->np.ndarray:
-    "Decode the JPEG frames `jpegs` of size `size` `(width, height)` straight into `out` `(len(jpegs), h, w, 3)` (a new array if None)"
+def _decode_frames(jpegs:list, size:tuple, name:str='clip')->np.ndarray:
+    "Decode the JPEG frames `jpegs` of size `size` `(width, height)`, each straight into its place in one `(len(jpegs), h, w, 3)` array"
     w, h = size
-    if out is None: out = np.empty((len(jpegs), h, w, 3), np.uint8)
+    out = np.empty((len(jpegs), h, w, 3), np.uint8)
     for k, j in enumerate(jpegs):
         try: shape = simplejpeg.decode_jpeg(j, colorspace='RGB', buffer=out[k]).shape  # it decodes at its own size
         except ValueError as e: raise ValueError(f'{name}: frame {k}: {e}; rebuild the clip') from None
@@ -71,9 +71,9 @@ def _decode_into(jpegs:list, size:tuple, out:np.ndarray=None, name:str='clip')->
     return out
 
 class Clip:
-    "A clip for the data pipeline: `n_frames`, `size` `(width, height)`, `read(idxs, out=None)` and `view(idxs)`"
+    "A clip for the data pipeline: `n_frames`, `size` `(width, height)`, `read(idxs)` and `view(idxs)`"
     n_frames, size = 0, (0, 0)
-    def read(self, idxs, out:np.ndarray=None)->np.ndarray: raise NotImplementedError
+    def read(self, idxs)->np.ndarray: raise NotImplementedError
     def view(self, idxs): return ClipView(self, idxs)
 
 class ClipView(Clip):
@@ -81,7 +81,7 @@ class ClipView(Clip):
     def __init__(self, clip:Clip, idxs):
         self.clip, self.idxs = clip, [int(i) for i in idxs]
         self.n_frames, self.size = len(self.idxs), clip.size
-    def read(self, idxs, out:np.ndarray=None)->np.ndarray: return self.clip.read([self.idxs[i] for i in idxs], out)
+    def read(self, idxs)->np.ndarray: return self.clip.read([self.idxs[i] for i in idxs])
     def __fspath__(self): return os.fspath(self.clip)
     def __str__(self): return str(self.clip)
     def __repr__(self): return f'{self.clip!r}.view({self.idxs})'
@@ -97,8 +97,8 @@ class StoredClip(Clip):
     def __eq__(self, o): return isinstance(o, StoredClip) and self.path == o.path
     def __hash__(self): return hash(self.path)
 
-    def read(self, idxs, out:np.ndarray=None)->np.ndarray:
-        "Frames `idxs` as uint8 `(len(idxs), height, width, 3)`, decoded into `out` if given"
+    def read(self, idxs)->np.ndarray:
+        "Frames `idxs` as uint8 `(len(idxs), height, width, 3)`"
         idxs = list(idxs)
         if not idxs or min(idxs) < 0 or max(idxs) >= self.n_frames:
             raise IndexError(f'{self.path}: frames {idxs} asked for, it has {self.n_frames}')
@@ -110,7 +110,7 @@ class StoredClip(Clip):
         finally: os.close(fd)
         if any(len(j) != offsets[i + 1] - offsets[i] for i, j in jpegs.items()):
             raise ValueError(f'{self.path}: clip file cut short; rebuild it (delete it and re-run build_store)')
-        return _decode_into([jpegs[i] for i in idxs], self.size, out, self.path)
+        return _decode_frames([jpegs[i] for i in idxs], self.size, self.path)
 
 class MemoryClip(Clip):
     "A clip held in memory as JPEG frames (e.g. from `jpeg_frames`): `read(idxs)` decodes frames `idxs`"
@@ -121,9 +121,9 @@ class MemoryClip(Clip):
         self.n_frames, self.size = len(self.jpegs), (w, h)
     def __str__(self): return self.name
     def __repr__(self): return f'{type(self).__name__}({self.name}, {self.n_frames} frames, {self.size[0]}x{self.size[1]})'
-    def read(self, idxs, out:np.ndarray=None)->np.ndarray:
-        "Frames `idxs` as uint8 `(len(idxs), height, width, 3)`, decoded into `out` if given"
-        return _decode_into([self.jpegs[i] for i in idxs], self.size, out, self.name)
+    def read(self, idxs)->np.ndarray:
+        "Frames `idxs` as uint8 `(len(idxs), height, width, 3)`"
+        return _decode_frames([self.jpegs[i] for i in idxs], self.size, self.name)
 
     @classmethod
     def from_video(cls, video_path, min_size:int=None, quality:int=90):
