@@ -15,11 +15,12 @@ Parts (`PARTS`):
 - ab: epochs with each of `VARIANTS`, in turns (three rounds of one untimed and two timed epochs): `inline` is
   `ClipDataLoader` as it is; `thread` makes the batches ahead in a thread (joined, copied and transformed there on a
   side stream; the design FFCV's loader uses), which was measured here and not kept; `resv2`/`resv4` keep the
-  workers off the first 2/4 CPUs; `idle` runs them as SCHED_IDLE; `nw12` uses 12 workers instead of 16.
+  workers off the first 2/4 CPUs; `idle` runs them as SCHED_IDLE; `nw12` uses 12 workers instead of 16;
+  `chunk16`/`chunk64`/`chunk128` set the workers' chunks of clips (`inline`: the loader's default).
 
 Diagnosis, not the bench: `bench/clip_pipeline.py` is the side-by-side table with the seed.
 """
-import gc, json, os, queue, sys, threading, time, warnings
+import gc, json, os, platform, queue, sys, threading, time, warnings
 from functools import partial
 from pathlib import Path
 warnings.filterwarnings('ignore')
@@ -99,12 +100,13 @@ def placed_worker(worker_id, nice=0, reserve=0, idle=False):
     if idle: os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
 
 VARIANTS = {'inline': {}, 'thread': dict(cls=ThreadedClipDataLoader), 'resv2': dict(reserve=2), 'resv4': dict(reserve=4),
-            'idle': dict(idle=True), 'nw12': dict(nw=12), 'nw12resv4': dict(nw=12, reserve=4)}
+            'idle': dict(idle=True), 'nw12': dict(nw=12), 'nw12resv4': dict(nw=12, reserve=4),
+            'chunk16': dict(chunk=16), 'chunk64': dict(chunk=64), 'chunk128': dict(chunk=128)}
 
-def configure(dl, cls=ClipDataLoader, reserve=0, idle=False, nw=None):
-    "Restart `dl`'s workers placed as asked, as class `cls`"
+def configure(dl, cls=ClipDataLoader, reserve=0, idle=False, nw=None, chunk=None):
+    "Restart `dl`'s workers placed as asked, as class `cls`, with chunks of `chunk` clips (None: the default)"
     if dl._workers is not None: core._stop_workers(dl._workers)
-    dl._workers, dl._primed, dl.__class__ = None, None, cls
+    dl._workers, dl._primed, dl.__class__, dl.chunk_size = None, None, cls, chunk
     dl.fake_l.num_workers = nw or W
     core._init_worker = partial(placed_worker, reserve=reserve, idle=idle)  # this script's experiment: how workers are placed
 
@@ -137,7 +139,7 @@ PARTS = os.environ.get('PARTS', 'ceiling,ab').split(',')
 CONFIGS = [tuple(int(v) for v in c.split(',')) for c in os.environ.get('CONFIGS', '64,5,256,24;64,5,32,6;112,16,64,6').split(';')]
 if small: CONFIGS = [(32, 4, 8, 2)]
 names = os.environ.get('VARIANTS', 'inline,thread').split(',')
-emit(what='env', device=torch.cuda.get_device_name() if dev == 'cuda' else 'cpu', cpus=os.cpu_count(), workers=W, torch=torch.__version__)
+emit(what='env', device=torch.cuda.get_device_name() if dev == 'cuda' else 'cpu', cpus=os.cpu_count(), workers=W, torch=torch.__version__, kernel=platform.release())
 for size, t, bs, rep in CONFIGS:
     c, v = listing(store.clips, rep, min(20, NV // NC - 1))  # validation: groups 21-25, or the last of fewer clips
     dls = get_action_dataloaders(c, bs=bs, image_size=size, seq_len=t, val_idxs=v, mode='uniform', num_workers=W, device=dev)

@@ -321,7 +321,7 @@ class ClipDataLoader(TfmdDL):
         "The epoch's chunks from the workers, and how many chunks make each batch"
         if self._workers is None:
             nw, dev = self.fake_l.num_workers, self._torch_device()
-            chunk = self.chunk_size or min(self.bs, max(32, math.ceil(self.bs / nw)))
+            chunk = self.chunk_size or min(self.bs, max(32, math.ceil(self.bs / 4)))  # at most 4 chunks a batch
             # slots: the batches of the 2 chunks per worker torch asks for ahead, of the batch being joined, and a spare
             n_slots = math.ceil(2 * nw / math.ceil(self.bs / chunk)) + 3
             self._ring = _Ring(n_slots, self.bs, self.do_item(0)[0].shape, pin=dev is not None and dev.type == 'cuda')
