@@ -26,7 +26,7 @@ from clip_pipeline import ROOT, load_seed, clip_jobs, listing, decode_rgb as dec
 sp = load_seed(os.environ.get('SEED', ROOT.parent/'shared/bench/seed_pipeline.py'))
 from videocls.data.frames import decode_video, jpeg_frames, run_isolated
 from videocls.data.store import build_store, ClipStore, store_clip, write_clip_file, read_clip_header
-from videocls.data.core import get_action_dataloaders, ClipDataLoader
+from videocls.data.core import get_action_dataloaders, ClipDataLoader, sample_frames
 from videocls.train import video_learner, train_step_rate
 OUT = Path(os.environ.get('OUT', '/tmp/out')); OUT.mkdir(parents=True, exist_ok=True)
 R = []
@@ -62,6 +62,10 @@ def store_to(dest):
     "`store_clip` of every video into `dest` through `run_isolated`, as `build_store` runs it, without its manifest and checks"
     shutil.rmtree(dest, ignore_errors=True)
     return list(run_isolated(partial(store_clip, path=dest, force=True), videos, W, progress=False))
+def build_to(dest):
+    "`build_store` of the videos into `dest`, from scratch"
+    shutil.rmtree(dest, ignore_errors=True)
+    return build_store(vids, dest, n_workers=W, progress=False)
 def write_one(v, dest):
     "A clip file of 150 JPEG-sized blobs for video `v` in `dest` (staged and renamed, as `write_clip_file` does)"
     return write_clip_file(Path(dest)/v.parent.name/f'{v.stem}.clip', [os.urandom(2700) for _ in range(150)], (160, 120))
@@ -78,23 +82,22 @@ if 'prep' in PARTS:
                         ('store_clip via run_isolated, disk', lambda: store_to(work/'store')),
                         ('store_clip via run_isolated, /dev/shm', lambda: store_to('/dev/shm/parts-store')),
                         ('writes only, disk', lambda: writes(work/'writes')), ('writes only, /dev/shm', lambda: writes('/dev/shm/parts-writes')),
-                        ('build_store, disk', lambda: (shutil.rmtree(work/'store', ignore_errors=True), build_store(vids, work/'store', n_workers=W, progress=False))),
-                        ('build_store, /dev/shm', lambda: (shutil.rmtree('/dev/shm/parts-store', ignore_errors=True), build_store(vids, '/dev/shm/parts-store', n_workers=W, progress=False)))]:
+                        ('build_store, disk', lambda: build_to(work/'store')), ('build_store, /dev/shm', lambda: build_to('/dev/shm/parts-store'))]:
             el, _ = timed(f); emit(part='prepW', what=name, rnd=rnd, clips_per_s=NV / el)
     for d in ('/dev/shm/parts-store', '/dev/shm/parts-writes', work/'writes'): shutil.rmtree(d, ignore_errors=True)
     # one process, per clip (after the forks above: PyAV 19 on 3.12 hangs children forked from a pool's thread after the parent converted frames)
     for name, f in fns.items():  # one process, per clip
         f(videos[0]); el, _ = timed(lambda: [f(v) for v in videos[:16]]); emit(part='prep1', what=name, ms_per_clip=el / 16 * 1000)
 elif not (work/'store').exists(): build_store(vids, work/'store', n_workers=W, progress=False)
+store = ClipStore(work/'store')
 if 'nvjpeg' in PARTS:  # the store's frames decoded by the GPU (torchvision's nvjpeg), a batch's worth at a time
     from torchvision.io import decode_jpeg
-    store = ClipStore(work/'store')
     def jpeg_bytes(c, idxs):
         _, _, off = read_clip_header(c.path); b = c.path.read_bytes()
         return [torch.frombuffer(bytearray(b[off[i]:off[i + 1]]), dtype=torch.uint8) for i in idxs]
     for n_clips, t in ((256, 5), (64, 16)):
         clips = [store.clips[i % len(store)] for i in range(n_clips)]
-        data = [j for c in clips for j in jpeg_bytes(c, np.linspace(0, c.n_frames - 1, t).round().astype(int))]
+        data = [j for c in clips for j in jpeg_bytes(c, sample_frames(c.n_frames, t, 'uniform'))]
         for dev_ in ('cuda', 'cpu') if torch.cuda.is_available() else ('cpu',):
             decode_jpeg(data[:8], device=dev_); decode_jpeg(data, device=dev_)
             if dev_ == 'cuda': torch.cuda.synchronize()
@@ -106,7 +109,6 @@ if 'nvjpeg' in PARTS:  # the store's frames decoded by the GPU (torchvision's nv
                  clips_per_s=n_clips / el, main_cpu_ms_per_batch=cpu * 1000, ms_per_batch=el * 1000)
 # loader
 dev = 'cuda' if torch.cuda.is_available() else 'cpu'
-store = ClipStore(work/'store')
 REP = int(os.environ.get('REP', 16))
 clips, vidx = listing(store.clips, REP)
 def epoch_iter(it, on):

@@ -42,6 +42,7 @@ import fastai.callback.fp16  # noqa: F401  Learner.to_fp16
 
 from videocls.data.frames import videos2frames
 from videocls.data.store import build_store, ClipStore
+from videocls.data.ucf101 import ucf101_group
 from videocls.data.core import get_action_dataloaders
 from videocls.models import create_video_model
 from videocls.train import video_learner, train_step_rate, pick_bs
@@ -69,7 +70,7 @@ def clip_jobs(folder, n_videos:int, n_classes:int, n_frames:int=150, w:int=320, 
 
 def listing(items, repeat:int, last_train_group:int=20)->tuple:
     "Items of groups up to `last_train_group` `repeat` times, then the others (validation) once; and the validation indices"
-    is_valid = lambda f: int(Path(f).name.split('_g')[1][:2]) > last_train_group
+    is_valid = lambda f: ucf101_group(f) > last_train_group
     trn, val = [f for f in items if not is_valid(f)], [f for f in items if is_valid(f)]
     return L(trn * repeat + val), list(range(len(trn) * repeat, len(trn) * repeat + len(val)))
 
