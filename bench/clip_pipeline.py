@@ -4,7 +4,7 @@
     python bench/clip_pipeline.py --out bench/results/h200        # on the GPU machine (about 7 minutes)
     python bench/clip_pipeline.py --cpu-smoke                      # tiny, on a CPU: checks the script runs
 
-The seed is `../shared/bench/seed_pipeline.py` (or `--seed-pipeline PATH`): its clip generator, frame dump
+The seed is `bench/seed_pipeline.py` (or `--seed-pipeline PATH`): its clip generator, frame dump
 (`avi2frames`: a folder of full-size JPEGs per clip), loader (PIL per frame, `Resize` per item) and models. Both sides
 run on the same clips (UCF101-shaped: 320x240 MPEG-4, `--n-frames` frames, 25 groups, `--n-classes` classes); groups
 21-25 are the validation set. Parts (`--parts`):
@@ -15,14 +15,15 @@ run on the same clips (UCF101-shaped: 320x240 MPEG-4, `--n-frames` frames, 25 gr
 - loader: clips/s the training loader delivers to the device, after a few warm-up batches, at (64 px, 5 frames) and
   (112 px, 16 frames), bs `--bs`; the seed's loader reads its frame dump, videocls's the store.
 - epoch: one fastai epoch (train + valid, timed after a warm-up epoch) of SimpleModel(resnet34), RNNModel(resnet34)
-  and TimeSformer, the seed's with its own code (`to_fp16`, fastai Adam) at bs `--bs`, videocls's with
-  `video_learner`'s defaults at bs `--bs` and at the batch size `pick_bs` chooses; and each model's compute-only rate
+  and TimeSformer, videocls's with `video_learner`'s defaults at bs `--bs` (the tutorial's) and at the batch size
+  `pick_bs` chooses (or `--vc-bs`), the seed's with its own code (`to_fp16`, fastai Adam) at the same two batch sizes,
+  so that each videocls epoch has a seed epoch at its own batch size beside it; and each model's compute-only rate
   (its training step on clips already on the device, `train_step_rate`; for the seed, its own loop; the best of three
   timings) at the same batch size. `simple112` is the baseline at 112 px x 16 frames (videocls only). The training set
-  is listed `--repeat` times (the seed's `--seed-repeat` times) so that an epoch is as long as UCF101's (split 1:
-  9,537 training clips; 384 x 24 = 9,216 here), and a fixed cost per epoch weighs as it would there; each listing
-  reads and decodes the clip again. The seed's rate per clip does not depend on the epoch's length at its speed, and
-  its epochs would take minutes.
+  is listed `--repeat` times so that an epoch is as long as UCF101's (split 1: 9,537 training clips; 384 x 24 = 9,216
+  here), and a fixed cost per epoch weighs as it would there; each listing reads and decodes the clip again. The
+  seed's epochs at videocls's batch size are as long; at bs 32 its listing is `--seed-repeat` times the training set
+  (its rate per clip there does not depend on the epoch's length, and its epochs would take minutes).
 
 Every measurement is printed as a JSON line as it is made (and appended to OUT/clip_pipeline.jsonl); a table with the
 ratios comes last (also OUT/clip_pipeline.md).
@@ -146,17 +147,20 @@ def table()->str:
     for size, t in ((64, 5), (112, 16)):
         s, v = get(step='loader', side='seed', size=size, seq_len=t), get(step='loader', side='videocls', size=size, seq_len=t)
         if s and v: rows.append((f'loader {size} px x {t}, clips/s', val(s), val(v), f"{v['clips_per_s'] / s['clips_per_s']:.2f}x", f"bs {v['bs']}"))
+    out = fmt_table(rows) + '\n\n'
+    rows = [('epoch, clips/s', 'videocls', 'seed, same bs', 'videocls / seed, same bs', 'seed, bs 32', 'videocls / seed bs 32',
+             'compute-only', 'epoch / compute-only time')]
     for m in ('simple', 'rnn', 'timesformer', 'simple112'):
-        s = get(step='epoch', side='seed', model=m)
+        s32 = get(step='epoch', side='seed', model=m, bs=32)
         for r in [r for r in RESULTS if r.get('step') == 'epoch' and r.get('side') == 'videocls' and r.get('model') == m]:
-            ratio = f"{r['clips_per_s'] / s['clips_per_s']:.2f}x" if s else ''
-            ref = f"compute {r['compute_per_s']:,.0f}: epoch takes {r['compute_per_s'] / r['clips_per_s']:.2f}x compute's time"
-            if s and r['bs'] == s['bs']: ref += f"; seed: compute {s['compute_per_s']:,.0f}, {s['compute_per_s'] / s['clips_per_s']:.2f}x"
-            rows.append((f"epoch {m}, bs {r['bs']} {r['precision']}, clips/s", val(s) if s else '-', val(r), ratio, ref))
-    return fmt_table(rows)
+            same = get(step='epoch', side='seed', model=m, bs=r['bs'])
+            ratio = lambda s: f"{r['clips_per_s'] / s['clips_per_s']:.2f}x" if s else '-'
+            rows.append((f"{m}, bs {r['bs']} {r['precision']}", val(r), val(same), ratio(same), val(s32), ratio(s32),
+                         val(r, 'compute_per_s'), f"{r['compute_per_s'] / r['clips_per_s']:.2f}x"))
+    return out + fmt_table(rows)
 
 @call_parse
-def main(seed_pipeline:str=None,     # the seed's pipeline (default: ../shared/bench/seed_pipeline.py beside the repo)
+def main(seed_pipeline:str=None,     # the seed's pipeline (default: bench/seed_pipeline.py beside the repo)
          n_videos:int=480,           # generated clips
          n_classes:int=20,           # classes
          n_frames:int=150,           # frames per clip
@@ -184,7 +188,7 @@ def main(seed_pipeline:str=None,     # the seed's pipeline (default: ../shared/b
         sizes = {'simple': (32, 2), 'rnn': (32, 2), 'timesformer': (32, 2), 'simple112': (32, 4)}
     if out: Path(out).mkdir(parents=True, exist_ok=True)
     w, h = (int(v) for v in video_size.split('x'))
-    sp = load_seed(seed_pipeline or ROOT.parent/'shared/bench/seed_pipeline.py')
+    sp = load_seed(seed_pipeline or ROOT/'bench/seed_pipeline.py')
     work = Path(root or tempfile.mkdtemp(prefix='clipbench-'))
     vids, seed_frames = work/'UCF101', work/'seed-frames'
     emit(out, step='setup', torch=torch.__version__, av=av.__version__, cpus=os.cpu_count(), workers=workers, n_videos=n_videos,
@@ -213,46 +217,49 @@ def main(seed_pipeline:str=None,     # the seed's pipeline (default: ../shared/b
         store = ClipStore(work/'store')
         seed_files = L(sorted(p for c in seed_frames.ls() for p in c.ls()))
         seed_items, seed_val = listing(seed_files, seed_repeat)
+        seed_items_long, seed_val_long = listing(seed_files, repeat)
         clips, clip_val = listing(store.clips, repeat)
         vc_dls = lambda b, size, t: get_action_dataloaders(clips, bs=b, image_size=size, seq_len=t, val_idxs=clip_val,
                                                            num_workers=workers, device=dev)
-        seed_dls = lambda size, t: sp.get_action_dataloaders(seed_items, bs=bs, image_size=size, seq_len=t, val_idxs=seed_val,
-                                                             num_workers=workers, device=dev)
+        seed_dls = lambda size, t, b=bs, items=seed_items, val=seed_val: sp.get_action_dataloaders(
+            items, bs=b, image_size=size, seq_len=t, val_idxs=val, num_workers=workers, device=dev)
         if 'loader' in parts:
             for size, t in ((64, 5), (112, 16)) if not cpu_smoke else ((32, 2),):
                 emit(out, step='loader', side='seed', size=size, seq_len=t, bs=bs, clips_per_s=loader_rate(seed_dls(size, t).train, dev))
                 emit(out, step='loader', side='videocls', size=size, seq_len=t, bs=bs, clips_per_s=loader_rate(vc_dls(bs, size, t).train, dev))
         if 'epoch' in parts:
+            fixed = dict(o.split('=') for o in vc_bs.split(',')) if vc_bs else {}
             for m in models.split(','):
                 size, t = sizes[m]
                 name = 'simple' if m == 'simple112' else m
-                if m != 'simple112':
-                    dls = seed_dls(size, t)
-                    model = {'simple': lambda: sp.SimpleModel(n_out=dls.c), 'rnn': lambda: sp.RNNModel(n_out=dls.c),
-                             'timesformer': lambda: sp.tsf(dls.c, size, t)}[m]()
-                    learn = Learner(dls, model, metrics=[accuracy])
-                    if dev == 'cuda': learn = learn.to_fp16()
-                    rate = epoch_rate(learn, dev)
-                    xb, yb = dls.one_batch()
-                    emit(out, step='epoch', side='seed', model=m, bs=bs, precision='fp16' if dev == 'cuda' else 'fp32',
-                         clips_per_s=rate, compute_per_s=best_of(lambda: seed_compute_rate(learn.model, xb, yb, dev)))
-                    del learn, model, dls
-                    gc.collect()
                 kw = {} if name == 'timesformer' else dict(arch=arch if not cpu_smoke else 'test_resnet')
-                fixed = dict(o.split('=') for o in vc_bs.split(',')) if vc_bs else {}
                 if m in fixed: best = int(fixed[m])
                 else:
                     proto, _ = create_video_model(name, n_classes, seq_len=t, image_size=size, **kw)
                     best, rates = pick_bs(proto.to(dev), t, size, bss=[int(b) for b in bss.split(',')])
                     emit(out, step='pick_bs', model=m, size=size, seq_len=t, chosen=best, rates=rates)
+                    del proto
                 for b in sorted({bs, best}):
+                    if m != 'simple112':  # the seed at this batch size: at the tutorial's bs its short listing, else as long as videocls's
+                        items, val = (seed_items, seed_val) if b == bs else (seed_items_long, seed_val_long)
+                        dls = seed_dls(size, t, b, items, val)
+                        model = {'simple': lambda: sp.SimpleModel(n_out=dls.c), 'rnn': lambda: sp.RNNModel(n_out=dls.c),
+                                 'timesformer': lambda: sp.tsf(dls.c, size, t)}[m]()
+                        learn = Learner(dls, model, metrics=[accuracy])
+                        if dev == 'cuda': learn = learn.to_fp16()
+                        rate = epoch_rate(learn, dev)
+                        xb, yb = dls.one_batch()
+                        emit(out, step='epoch', side='seed', model=m, bs=b, precision='fp16' if dev == 'cuda' else 'fp32',
+                             epoch_clips=len(items), clips_per_s=rate, compute_per_s=best_of(lambda: seed_compute_rate(learn.model, xb, yb, dev)))
+                        del learn, model, dls, xb, yb
+                        gc.collect()
                     learn = video_learner(vc_dls(b, size, t), name, **kw)
                     rate = epoch_rate(learn, dev)
-                    emit(out, step='epoch', side='videocls', model=m, bs=b, precision=learn.precision, clips_per_s=rate,
+                    emit(out, step='epoch', side='videocls', model=m, bs=b, precision=learn.precision, epoch_clips=len(clips), clips_per_s=rate,
                          compute_per_s=best_of(lambda: train_step_rate(learn.model, b, t, size, n_steps=20)))
                     del learn
                     gc.collect()
-                if dev == 'cuda': torch.cuda.empty_cache()
+                    if dev == 'cuda': torch.cuda.empty_cache()
     finally:
         if root is None: shutil.rmtree(work, ignore_errors=True)
     t = table()

@@ -3,7 +3,7 @@
     PARTS=ceiling,ab python bench/epoch_split.py      # on the GPU machine; JSON lines to $OUT/epoch_split.jsonl
 
 The resnet34 baseline through `video_learner` on a clip store of `NV` generated clips (the seed's generator, `SEED`,
-default ../shared/bench/seed_pipeline.py), for each of `CONFIGS` (`size,seq_len,bs,repeat;...`: frame size, frames,
+default bench/seed_pipeline.py), for each of `CONFIGS` (`size,seq_len,bs,repeat;...`: frame size, frames,
 batch size, and how many times the training set is listed). A callback splits every batch's time into `load_ms` (from
 the end of one batch to the start of the next: the loader's work in the main process and any wait for it) and
 `step_ms` (forward, backward, optimiser, fastai's callbacks, which wait for the GPU when the loss goes to the CPU).
@@ -125,7 +125,7 @@ def gpu_busy(learn):
         t = time.perf_counter(); learn.fit(1, 1e-3); sync(); el = time.perf_counter() - t
     return sum(e.self_device_time_total for e in p.key_averages()) / 1e6 / el
 
-sp = load_seed(os.environ.get('SEED', ROOT.parent/'shared/bench/seed_pipeline.py'))
+sp = load_seed(os.environ.get('SEED', ROOT/'bench/seed_pipeline.py'))
 NV, NC, W = int(os.environ.get('NV', 480)), 20, int(os.environ.get('W', min(os.cpu_count(), 16)))
 small = dev == 'cpu'
 work = Path(os.environ.get('WORK', '/tmp/epoch_split')); vids = work/'UCF101'

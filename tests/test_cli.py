@@ -1,5 +1,5 @@
 "The command line as a user meets it: each bad input ends with a message naming the problem and a non-zero exit, no traceback"
-import os, subprocess, sys
+import os, shutil, subprocess, sys
 from pathlib import Path
 
 import pytest, torch
@@ -44,23 +44,91 @@ def test_extract_reports_bad_clip_and_converts_the_rest(tmp_path, frames):
     r = run('videocls-extract', tmp_path/'v', tmp_path/'f', *flag)
     assert 'converted 0 clips' in r.stdout and 'skipped 4' in r.stdout
 
+def check_usage(r, *fragments):
+    "A bad argument: exit status 2, as argparse gives, and the message"
+    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
+    check_fails(r, *fragments)
+
 def test_train_bad_inputs(tmp_path, one_class):
-    check_fails(run('videocls-train', tmp_path/'nope'), f'{tmp_path}/nope: no such file or folder')
+    check_usage(run('videocls-train', tmp_path/'nope'), f'{tmp_path}/nope: no such file or folder')
     (tmp_path/'empty').mkdir()
     check_fails(run('videocls-train', tmp_path/'empty'), 'empty: holds neither videos')
     check_fails(run('videocls-train', one_class/'videos', '--out', tmp_path/'o'), 'only 1 class folder(s) with clips')
-    check_fails(run('videocls-train', '--models', 'simple,c3d'), "unknown model(s) ['c3d']")
-    check_fails(run('videocls-train', '--flip', '--no-flip'), '--flip and --no-flip contradict each other')
-    check_fails(run('videocls-train', '--valid-groups', 'three'), '--valid-groups takes group numbers separated by commas')
+    check_usage(run('videocls-train', '--models', 'simple,c3d'), "unknown model(s) ['c3d']")
+    check_usage(run('videocls-train', '--flip', '--no-flip'), '--flip and --no-flip contradict each other')
+    check_usage(run('videocls-train', '--valid-groups', 'three'), '--valid-groups takes group numbers separated by commas')
+
+@pytest.fixture(scope='module')
+def videos(tmp_path_factory):
+    "Four classes of the built-in dataset, small: 5 groups of 2 clips, 8 frames of 32x32"
+    from videocls.data.synthetic import make_synthetic_videos
+    p = tmp_path_factory.mktemp('syn')/'videos'
+    make_synthetic_videos(p, n_groups=5, clips_per_group=2, n_frames=8, size=(32, 32), classes=['MoveLeft', 'MoveRight', 'Blink', 'Still'])
+    return p
+
+@pytest.mark.parametrize('args, said', [
+    (['--fold', 4], 'fold 4: UCF101 has official folds 1, 2 and 3'),
+    (['--test-crops', 2], 'test_crops=2: pass 1 (centre) or 3'),
+    (['--models', 'timesformer', '--image-size', 72], 'not a multiple of patch_size=16'),
+    (['--weights', 'no-such.pth'], 'no-such.pth: no such weights file')])
+def test_train_refuses_bad_arguments_before_building_anything(tmp_path, videos, args, said):
+    r = run('videocls-train', videos, '--out', tmp_path/'o', *args)
+    check_usage(r, said)
+    assert not (videos.parent/'videos-store').exists() and not (tmp_path/'o').exists(), 'something was built before the check'
 
 def test_train_says_which_split_and_what_to_pass(tmp_path):
-    "A partial UCF101 (groups 1-7 and one in 23): fold 1 leaves too little to train; the message says so and what to pass"
+    "A partial UCF101 (groups 1-7 and one in 23): fold 1 leaves too little to train; the message says so and what to pass; the store is kept"
     classes = [f'C{i:02d}' for i in range(5)]
     make_ucf101_tree(tmp_path/'v', classes=classes, groups=(1, 2, 3), clips_per_group=1, n_frames=6, size=(32, 32))
     make_ucf101_tree(tmp_path/'v', classes=classes[:1], groups=(23,), clips_per_group=1, n_frames=6, size=(32, 32))
-    check_fails(run('videocls-train', tmp_path/'v', '--out', tmp_path/'o', '--bs', 4),
-                'split: official UCF101 fold 1 (groups 1-7 in validation): 1 training and 15 validation clips (1 and 5 of 5 classes)',
+    r = run('videocls-train', tmp_path/'v', '--out', tmp_path/'o', '--bs', 4)
+    check_usage(r, 'split: official UCF101 fold 1 (groups 1-7 in validation): 1 training and 15 validation clips (1 and 5 of 5 classes)',
                 'only 1 training clips for a batch size of 4', '--valid-pct 0.2')
+    assert (tmp_path/'v-store/manifest.json').is_file()   # the store built before the split was judged is kept...
+    r = run('videocls-train', tmp_path/'v', '--out', tmp_path/'o', '--bs', 4)
+    assert 'converted 0 clips (0 frames), skipped 16 already complete' in r.stdout, r.stdout   # ...and reused
+
+def test_two_videos_of_one_name_are_refused_naming_both(tmp_path):
+    "`x.avi` and `x.mp4` would make one clip file: nothing is written, both are named"
+    make_ucf101_tree(tmp_path/'v', groups=(1,), clips_per_group=2, n_frames=5, size=(32, 32))
+    avi = tmp_path/'v/Basketball/v_Basketball_g01_c02.avi'
+    shutil.copy(avi, avi.with_suffix('.mp4'))   # the same video in another container name
+    (tmp_path/'v/Archery').mkdir()
+    r = run('videocls-extract', tmp_path/'v', tmp_path/'store')
+    check_fails(r, f'{avi} and {avi.with_suffix(".mp4")} would both be stored as {tmp_path}/store/Basketball/v_Basketball_g01_c02.clip',
+                'rename one of them')
+    assert not (tmp_path/'store').exists()
+    avi.with_suffix('.mp4').rename(tmp_path/'v/Basketball/v_Basketball_g01_c03.mp4')
+    r = run('videocls-extract', tmp_path/'v', tmp_path/'store')
+    assert r.returncode == 0, r.stderr
+    assert 'converted 5 clips' in r.stdout and f'left out: {tmp_path}/v/Archery: a folder without videos' in r.stdout, r.stdout
+
+def test_weights_fine_tune_and_lr_find(tmp_path, videos):
+    "A local encoder state_dict (saved from timm here) fine-tunes end to end; --lr-find picks the rate, says it and records it"
+    import json, timm
+    torch.save(timm.create_model('test_resnet', pretrained=False).state_dict(), tmp_path/'test_resnet.pth')
+    torch.save(timm.create_model('resnet34', pretrained=False).state_dict(), tmp_path/'resnet34.pth')
+    check_usage(run('videocls-train', videos, '--out', tmp_path/'x', '--arch', 'resnet18', '--weights', tmp_path/'resnet34.pth'),
+                'resnet34.pth does not fit')
+    r = run('videocls-train', videos, '--out', tmp_path/'o', '--models', 'simple', '--arch', 'test_resnet', '--weights', tmp_path/'test_resnet.pth',
+            '--lr-find', '--epochs', 1, '--bs', 4, '--image-size', 32, '--seq-len', 4, '--n-workers', 1, '--test-clips', 1)
+    assert r.returncode == 0, r.stderr
+    m = json.loads((tmp_path/'o/metrics.json').read_text())[0]
+    assert (m['recipe'], m['arch'], m['epochs']) == ('fine_tune', 'test_resnet', 1), m
+    assert f"lr_find: {m['lr']:.2e} (the valley of the loss curve), training with it" in r.stdout, r.stdout
+    assert 0 < m['lr'] < 1 and len(m['history']) == 1, m   # fine_tune's last fit: the epoch of the whole model
+    assert sorted(p.name for p in (tmp_path/'o').iterdir()) == ['metrics.json', 'simple-confusion.png', 'simple-results.png', 'simple.pkl']
+
+def test_trained_model_is_saved_before_evaluation(tmp_path, videos, monkeypatch):
+    "An evaluation that fails (here made to fail) loses nothing: the learner was exported first, and loads"
+    import videocls.train
+    from fastai.learner import load_learner
+    def broken(*args, **kwargs): raise RuntimeError('evaluation broke')
+    monkeypatch.setattr(videocls.train, 'video_accuracy', broken)
+    with pytest.raises(RuntimeError, match='evaluation broke'):
+        videocls.train.train_videos(videos, models=('simple',), out=tmp_path/'o', epochs=1, lr=1e-3, bs=4, image_size=32, seq_len=4,
+                                    arch='test_resnet', n_workers=1, progress=False)
+    assert type(load_learner(tmp_path/'o/simple.pkl').model).__name__ == 'SimpleModel'
 
 def test_predict_bad_inputs(tmp_path):
     clip = write_clip(tmp_path/'v.avi', n_frames=5, size=(32, 32))
@@ -69,7 +137,8 @@ def test_predict_bad_inputs(tmp_path):
     check_fails(run('videocls-predict', tmp_path/'notes.pkl', clip), 'notes.pkl: not an exported fastai learner')
     torch.save({'w': torch.zeros(2)}, tmp_path/'weights.pkl')
     check_fails(run('videocls-predict', tmp_path/'weights.pkl', clip), 'weights.pkl: ')
-    check_fails(run('videocls-predict', tmp_path/'notes.pkl'), 'give at least one video file')
+    check_usage(run('videocls-predict', tmp_path/'notes.pkl'), 'give at least one video file')
+    check_usage(run('videocls-predict', tmp_path/'notes.pkl', clip, '--crops', 2), '--crops 2: pass 1 (centre) or 3')
 
 def test_predict_classifies_and_names_unreadable_video(tmp_path):
     "A real exported learner: a held-out clip gets its class; a file that is not a video is named, exit non-zero"

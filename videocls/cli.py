@@ -4,7 +4,7 @@
 
 # %% ../nbs/60_cli.ipynb #a55feadc
 from __future__ import annotations
-import os, pickle, warnings
+import os, pickle, sys, warnings
 from pathlib import Path
 warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)  # fastai's import, every run
 
@@ -20,10 +20,17 @@ __all__ = ['extract', 'train', 'load_video_learner', 'predict']
 # %% ../nbs/60_cli.ipynb #4b427824
 _USER_ERRORS = (OSError, ValueError, RuntimeError, pickle.UnpicklingError, EOFError)
 
+def _usage(msg):
+    "End the command as `argparse` does for a bad argument: `msg` on stderr, exit status 2"
+    print(f'error: {msg}', file=sys.stderr)
+    raise SystemExit(2)
+
 def _user_errors(f, *args, **kwargs):
-    "Call `f`, turning the errors bad input causes into a `CliError` (a message and exit status 1)"
+    "Call `f`: a bad argument (`BadArgument`) ends the command with exit status 2, other errors bad input causes with 1"
+    from videocls.train import BadArgument
     if os.environ.get('VIDEOCLS_DEBUG'): return f(*args, **kwargs)
     try: return f(*args, **kwargs)
+    except BadArgument as e: _usage(e)
     except _USER_ERRORS as e: raise CliError(f'error: {e}') from None
 
 # %% ../nbs/60_cli.ipynb #ae8b8904
@@ -37,6 +44,8 @@ def extract(src:str,            # a UCF101 .rar archive, a folder of videos `<Cl
             force:bool=False,   # redo clips already complete
            ):
     "Turn a UCF101 archive or a folder of videos into a clip store (or a frames tree): resumable, with a report of bad clips"
+    if min_size < 1: _usage(f'--min-size {min_size}: pass the short side to keep, in pixels (at least 1; the default 112)')
+    if n_workers is not None and n_workers < 1: _usage(f'--n-workers {n_workers}: pass at least 1, or leave it out for all CPUs')
     if frames:
         path = _user_errors(make_frames_tree, src, dest, videos=videos, n_workers=n_workers, force=force)
         print(f'frames tree: {path}')
@@ -75,11 +84,11 @@ def train(data:str=None,            # clip store, frames tree, folder of videos 
     from videocls.train import train_videos
     names = [m.strip() for m in models.split(',') if m.strip()]
     bad = [m for m in names if m not in video_model_names]
-    if bad or not names: raise CliError(f'error: unknown model(s) {bad or models!r}: pick from {", ".join(video_model_names)}')
-    if flip and no_flip: raise CliError('error: --flip and --no-flip contradict each other: pass one')
-    if augment and no_augment: raise CliError('error: --augment and --no-augment contradict each other: pass one')
+    if bad or not names: _usage(f'unknown model(s) {bad or models!r}: pick from {", ".join(video_model_names)}')
+    if flip and no_flip: _usage('--flip and --no-flip contradict each other: pass one')
+    if augment and no_augment: _usage('--augment and --no-augment contradict each other: pass one')
     try: groups = None if valid_groups is None else [int(g) for g in valid_groups.split(',') if g.strip()]
-    except ValueError: raise CliError(f'error: --valid-groups takes group numbers separated by commas, e.g. 3,7; got {valid_groups!r}') from None
+    except ValueError: _usage(f'--valid-groups takes group numbers separated by commas, e.g. 3,7; got {valid_groups!r}')
     _user_errors(train_videos, data, models=names, out=out, epochs=epochs, lr=None if lr_find else lr, bs=bs,
                  image_size=image_size, seq_len=seq_len, mode=mode, fold=fold, valid_groups=groups, valid_pct=valid_pct,
                  arch=arch, pretrained=weights is not None, weights=weights, precision=precision,
@@ -112,7 +121,9 @@ def predict(model:str,        # exported learner (.pkl from videocls-train)
            ):
     "Print the top-k labels with probabilities for each video, using an exported learner (a pickle: load only files you trust)"
     from videocls.inference import predict_video
-    if not videos: raise CliError('error: give at least one video file')
+    if not videos: _usage('give at least one video file')
+    if n_clips < 1 or k < 1: _usage(f'--n-clips {n_clips} and --k {k}: pass whole numbers of at least 1')
+    if crops not in (1, 3): _usage(f'--crops {crops}: pass 1 (centre) or 3 (start, centre, end)')
     learn = _user_errors(load_video_learner, model)
     failed = 0
     for v in videos:

@@ -98,6 +98,16 @@ class TimmFeatureMaps(Module):
 
 _pools = {'avg': lambda: nn.AdaptiveAvgPool2d(1), 'concat': AdaptiveConcatPool2d}
 
+def _timm_weights(arch:str, weights, **kwargs)->dict:
+    "The state_dict in file `weights`, checked against timm's `arch` (classifier aside): timm's own loader only warns when keys differ"
+    sd = _read_state_dict(weights)
+    probe = timm.create_model(arch, pretrained=False, num_classes=0, **kwargs)  # 3 channels: the layout of a saved model
+    head = probe.pretrained_cfg.get('classifier') or ()
+    head = tuple(f'{h}.' for h in ((head,) if isinstance(head, str) else head))
+    body = {k: v for k, v in sd.items() if not k.startswith(head)}
+    if _mismatch(probe, body): raise _fit_error(weights, f'timm model {arch}', probe, body)
+    return sd
+
 def create_encoder(arch=resnet34, # torchvision/fastai builder (e.g. `resnet34`), `'torchvision.<name>'` or a timm model name
                    pretrained:bool=False, # load pretrained weights: from `weights`, or downloaded when `download`
                    weights=None, # local `state_dict` file of the whole `arch`; given, it is loaded whatever `pretrained` says
@@ -117,7 +127,7 @@ def create_encoder(arch=resnet34, # torchvision/fastai builder (e.g. `resnet34`)
     arch = _resolve_arch(arch)
     fetch = pretrained and weights is None  # only reached with `download`
     if isinstance(arch, str):  # timm: its loader takes the state_dict, drops the classifier and adapts the stem to `n_in`
-        if weights is not None: kwargs['pretrained_cfg_overlay'] = dict(state_dict=_read_state_dict(weights))
+        if weights is not None: kwargs['pretrained_cfg_overlay'] = dict(state_dict=_timm_weights(arch, weights, **kwargs))
         try: model = timm.create_model(arch, pretrained=fetch or weights is not None, num_classes=0, in_chans=n_in, **kwargs)
         except RuntimeError as e:
             if weights is None: raise

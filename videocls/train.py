@@ -29,15 +29,16 @@ import fastai.callback.schedule  # Learner.fit_one_cycle, fine_tune, lr_find
 from .data.ucf101 import ucf101_group, UCF101Splitter, GroupSplitter, UCF101_FOLD_GROUPS
 from .data.frames import get_frames
 from .data.store import make_store, ClipStore
-from .data.core import get_action_dataloaders, AUGMENT
+from .data.core import get_action_dataloaders, AUGMENT, SAMPLING_MODES, ClipBatchTfm
 from .data.synthetic import make_synthetic_videos, synthetic_class_info
 from .models import create_video_model, video_model_names
 from .evaluate import video_accuracy
 from .distributed import ClipDistributed, distributed_state, gather_object, single_process
 
 # %% auto #0
-__all__ = ['VideoAdamW', 'auto_precision', 'video_learner', 'train_step_rate', 'pick_bs', 'video_splitter', 'check_split',
-           'per_class_accuracy', 'pair_accuracy', 'train_video_model', 'format_summary', 'train_videos']
+__all__ = ['VideoAdamW', 'auto_precision', 'video_learner', 'train_step_rate', 'pick_bs', 'BadArgument', 'check_models',
+           'check_train_args', 'video_splitter', 'check_split', 'per_class_accuracy', 'pair_accuracy',
+           'train_video_model', 'format_summary', 'train_videos']
 
 # %% ../nbs/50_train.ipynb #b98547b4
 VideoAdamW = partial(OptimWrapper, opt=partial(torch.optim.AdamW, betas=(0.9, 0.99), eps=1e-5, weight_decay=0.01, foreach=True))
@@ -134,6 +135,74 @@ def pick_bs(model:nn.Module,                  # the model
     best = max(rates.values())
     return next(bs for bs, r in rates.items() if r >= (1 - tol) * best), rates
 
+# %% ../nbs/50_train.ipynb #28b4b737
+class BadArgument(ValueError):
+    "An argument that cannot work: the message names the value and what to pass instead (`videocls-train` exits with status 2)"
+
+# %% ../nbs/50_train.ipynb #50d3cf67
+def _positive(name:str, v, cli:str, minimum=1):
+    if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < minimum:
+        raise BadArgument(f'{name}={v!r}: pass a whole number of at least {minimum} ({cli})')
+
+def check_models(models,              # model names
+                 arch='resnet18',     # encoder of the CNN models
+                 pretrained:bool=False, # start from the encoder weights in `weights`
+                 weights=None,        # local state_dict file of the encoder (of the whole model for TimeSformer)
+                 seq_len:int=8,       # frames per clip
+                 image_size:int=64,   # frame size
+                 **kwargs,            # passed to `create_video_model`
+                ):
+    "Build each of `models` and run it on one blank clip on the CPU; a `BadArgument` saying what does not fit if one fails"
+    bad = [m for m in models if m not in video_model_names]
+    if bad or not models: raise BadArgument(f'unknown model(s) {bad or list(models)}: pick from {video_model_names}')
+    if pretrained and weights is None:
+        raise BadArgument('pretrained=True needs weights=<a local state_dict file of the encoder> (--weights): nothing is downloaded')
+    if weights is not None and not Path(weights).is_file():
+        raise BadArgument(f'{weights}: no such weights file; pass a state_dict saved with torch.save(model.state_dict(), path)')
+    for name in models:
+        w = None if name == 'timesformer' else weights  # a whole TimeSformer's weights hold its head: checked once the classes are known
+        try:
+            model, _ = create_video_model(name, 2, arch=arch, pretrained=pretrained and w is not None, weights=w,
+                                          seq_len=seq_len, image_size=image_size, **kwargs)
+            with torch.no_grad(): model.eval()(torch.zeros(1, seq_len, 3, image_size, image_size))  # (B, T, C, H, W)
+        except Exception as e:
+            what = ', '.join(f'{k}={v!r}' for k, v in dict(arch=None if name == 'timesformer' else arch, weights=w,
+                                                            seq_len=seq_len, image_size=image_size, **kwargs).items() if v is not None)
+            raise BadArgument(f'model {name!r} ({what}) cannot be built or run: {type(e).__name__}: {e}') from None
+
+def check_train_args(data=None, models=('simple', 'rnn'), epochs:int=5, lr:float=None, bs:int=16, image_size:int=64,
+                     seq_len:int=8, mode:str='uniform', fold:int=None, valid_groups=None, valid_pct:float=None,
+                     arch='resnet18', pretrained:bool=False, weights=None, precision:str='auto', augment=None,
+                     label_smoothing:float=0.1, test_clips:int=3, test_crops:int=1, min_size:int=112, n_workers:int=None,
+                     **kwargs):
+    "Check `train_videos`' arguments (see there) before anything is built: a `BadArgument` naming the value and what to pass"
+    if data is not None and not Path(data).exists():
+        raise BadArgument(f'{data}: no such file or folder; pass a clip store, a folder of videos (<Class>/<clip>.avi), '
+                          'a frames tree or a UCF101 .rar, or nothing for the built-in dataset')
+    for name, v, cli, least in (('epochs', epochs, '--epochs', 1), ('bs', bs, '--bs', 2), ('image_size', image_size, '--image-size', 16),
+                                ('seq_len', seq_len, '--seq-len', 1), ('test_clips', test_clips, '--test-clips', 1),
+                                ('min_size', min_size, '--min-size', 16)):
+        _positive(name, v, cli, least)
+    if n_workers is not None: _positive('n_workers', n_workers, '--n-workers', 0)
+    if lr is not None and not (isinstance(lr, (int, float)) and 0 < lr < 10):
+        raise BadArgument(f'lr={lr!r}: pass a learning rate such as 2e-3 (--lr), or None to find one (--lr-find)')
+    if mode not in SAMPLING_MODES: raise BadArgument(f'mode={mode!r}: pick one of {", ".join(SAMPLING_MODES)} (--mode)')
+    if test_crops not in (1, 3): raise BadArgument(f'test_crops={test_crops!r}: pass 1 (centre) or 3 (start, centre, end) (--test-crops)')
+    if precision not in ('auto', 'bf16', 'fp16', 'fp32'): raise BadArgument(f"precision={precision!r}: pick auto, bf16, fp16 or fp32 (--precision)")
+    if not 0 <= label_smoothing < 1: raise BadArgument(f'label_smoothing={label_smoothing!r}: pass a value from 0 (none) to below 1, e.g. 0.1')
+    if fold is not None and fold not in UCF101_FOLD_GROUPS:
+        raise BadArgument(f'fold {fold!r}: UCF101 has official folds 1, 2 and 3; pass one of them (--fold), or --valid-pct / --valid-groups')
+    if sum(o is not None for o in (fold, valid_groups, valid_pct)) > 1:
+        raise BadArgument(f'fold={fold}, valid_groups={valid_groups} and valid_pct={valid_pct}: pass only one of them')
+    if valid_groups is not None and (not len(valid_groups) or not all(isinstance(g, (int, np.integer)) and g >= 1 for g in valid_groups)):
+        raise BadArgument(f'valid_groups={valid_groups!r}: pass group numbers (1 or more), e.g. [3, 7] (--valid-groups 3,7)')
+    if valid_pct is not None and not 0 < valid_pct < 1: raise BadArgument(f'valid_pct must be between 0 and 1 (e.g. 0.2), not {valid_pct}')
+    if isinstance(augment, dict):
+        try: ClipBatchTfm(image_size, **augment)
+        except TypeError as e: raise BadArgument(f'augment={augment!r}: {e}; pass True, False or ClipBatchTfm arguments, e.g. {AUGMENT}') from None
+    elif augment not in (None, True, False): raise BadArgument(f'augment={augment!r}: pass True, False, None (the default) or a dict of ClipBatchTfm arguments')
+    check_models(models, arch, pretrained, weights, seq_len, image_size, **kwargs)
+
 # %% ../nbs/50_train.ipynb #eaf9ca46
 def video_splitter(files,                # clips (their names carry the group: `v_<Class>_gNN_cMM`)
                    fold:int=None,        # official UCF101 fold 1-3
@@ -142,20 +211,24 @@ def video_splitter(files,                # clips (their names carry the group: `
                    seed:int=42,          # seed of the random draws
                   )->tuple:
     "`(splitter, description)`: a group-wise fastai splitter for `files` (see above) and what it does, in words"
+    if fold is not None and fold not in UCF101_FOLD_GROUPS:
+        raise BadArgument(f'fold {fold!r}: UCF101 has official folds 1, 2 and 3; pass one of them, or valid_pct / valid_groups')
+    if sum(o is not None for o in (fold, valid_groups, valid_pct)) > 1:
+        raise BadArgument(f'fold={fold}, valid_groups={valid_groups} and valid_pct={valid_pct}: pass only one of them')
     groups = [ucf101_group(f) for f in files]
     no_groups = None in groups
     if valid_groups is not None:
         valid_groups = sorted(int(g) for g in valid_groups)
         return GroupSplitter(valid_groups), f'groups {valid_groups} in validation'
     if valid_pct is not None:
-        if not 0 < valid_pct < 1: raise ValueError(f'valid_pct must be between 0 and 1, not {valid_pct}')
+        if not 0 < valid_pct < 1: raise BadArgument(f'valid_pct must be between 0 and 1 (e.g. 0.2), not {valid_pct}')
         if no_groups: return RandomSplitter(valid_pct, seed=seed), f'a random {valid_pct:.0%} of the clips (names carry no group)'
         gs = sorted(set(groups))
         vg = sorted(random.Random(seed).sample(gs, max(1, round(len(gs) * valid_pct))))
         return GroupSplitter(vg), f'a random {valid_pct:.0%} of the groups in validation: {vg}'
     if fold is not None or (not no_groups and max(groups) > 21):
-        if no_groups: raise ValueError(f'{files[groups.index(None)]}: not named v_<Class>_gNN_cMM, so `fold` cannot be used')
-        fold = fold or 1
+        if no_groups: raise BadArgument(f'{files[groups.index(None)]}: not named v_<Class>_gNN_cMM, so `fold` cannot be used: pass valid_pct or valid_groups')
+        fold = 1 if fold is None else fold
         r = UCF101_FOLD_GROUPS[fold]
         return UCF101Splitter(fold), f'official UCF101 fold {fold} (groups {r.start}-{r.stop - 1} in validation)'
     if no_groups: return RandomSplitter(seed=seed), 'a random 20% of the clips (names carry no group)'
@@ -174,7 +247,7 @@ def check_split(files, splits, bs:int, description:str)->str:
                ([f'only {len(splits[0])} training clips for a batch size of {bs}'] if len(splits[0]) < bs else []) + \
                ([f'no training clip for {sorted(classes - trn)[:5]}' + (' and more' if len(classes - trn) > 5 else '')] if classes - trn else [])
     if problems:
-        raise ValueError(f'{line}: {"; ".join(problems)}. Choose another split: valid_pct=0.2 (videocls-train --valid-pct 0.2) '
+        raise BadArgument(f'{line}: {"; ".join(problems)}. Choose another split: valid_pct=0.2 (videocls-train --valid-pct 0.2) '
                          f'validates on a random 20% of the groups, valid_groups=[...] (--valid-groups 3,7) on the groups you name'
                          + (', and a smaller bs (--bs)' if len(splits[0]) < bs else ''))
     if val != classes: warnings.warn(f'{line}: no validation clip for {sorted(classes - val)[:5]}')
@@ -242,6 +315,7 @@ def train_video_model(dls,                    # `DataLoaders` of clips (`get_act
                 warnings.simplefilter('ignore')
                 lr = float(learn.lr_find(show_plot=False).valley)
             plt.close('all')
+            print(f'lr_find: {lr:.2e} (the valley of the loss curve), training with it', flush=True)
         lr = gather_object(lr)[0]
     t0 = time.perf_counter()
     with _epoch_table(learn), (learn.distrib_ctx(sync_bn=False) if num_distrib() > 1 else nullcontext()):
@@ -258,9 +332,10 @@ def train_video_model(dls,                    # `DataLoaders` of clips (`get_act
     return learn, dict(res, processes=processes, history=history)
 
 def _evaluate_and_save(learn, dls, name, out, pairs, test_clips, test_crops)->dict:
-    "Evaluate the trained `learn` (clip and video accuracy, confusion matrix), save it and its pictures; the metrics"
+    "Save the trained `learn`, then evaluate it (clip and video accuracy, confusion matrix) and save its pictures; the metrics"
     if learn.precision != 'fp32': learn.to_fp32()
     learn.clip_frames = int(np.median([_n_frames(o) for o in dls.train.items]))  # read by `predict_video`
+    learn.export(out/f'{name}.pkl')  # first: whatever happens next, the trained model is kept
     with learn.no_bar():
         interp = ClassificationInterpretation.from_learner(learn)
         cm = interp.confusion_matrix()
@@ -274,7 +349,6 @@ def _evaluate_and_save(learn, dls, name, out, pairs, test_clips, test_crops)->di
         _savefig(out/f'{name}-confusion.png')
         learn.show_results(max_n=6)
         _savefig(out/f'{name}-results.png')
-    learn.export(out/f'{name}.pkl')
     return res
 
 # %% ../nbs/50_train.ipynb #173f93ec
@@ -324,8 +398,8 @@ def train_videos(data=None,              # UCF101 .rar, folder of videos, frames
                 )->list:
     "Train each of `models` on `data` (default: the built-in dataset); print and save a summary; return the metrics (data-parallel: see `videocls.distributed`)"
     out = Path(out)
-    bad = [m for m in models if m not in video_model_names]
-    if bad: raise ValueError(f'unknown model(s) {bad}: pick from {video_model_names}')
+    check_train_args(data, models, epochs, lr, bs, image_size, seq_len, mode, fold, valid_groups, valid_pct, arch, pretrained,
+                     weights, precision, augment, label_smoothing, test_clips, test_crops, min_size, n_workers, **kwargs)
     state = distributed_state()  # started by torchrun or `accelerate launch`: one of several processes (`videocls.distributed`)
     main = state is None or state.is_main_process
     say = print if main else (lambda *a, **k: None)
@@ -364,8 +438,8 @@ def train_videos(data=None,              # UCF101 .rar, folder of videos, frames
         if res is None: continue  # another process than the main one: it trained, the main process evaluated
         res.update(mode=mode, augment=aug or None, split=what)
         results.append(res)
+        if main: (out/'metrics.json').write_text(json.dumps(results, indent=1))  # after each model: a later failure loses none
     if not main: return []
-    (out/'metrics.json').write_text(json.dumps(results, indent=1))
     print('\n' + format_summary(results))
     print(f'\nwritten to {out}: ' + ', '.join(sorted(p.name for p in out.iterdir() if p.is_file())))
     return results

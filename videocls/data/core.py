@@ -29,7 +29,7 @@ from fastai.vision.core import PILImage, image2tensor
 from fastai.vision.augment import Resize
 from fastai.vision.core import imagenet_stats
 
-from .frames import get_frames, check_frames
+from .frames import get_frames, check_frames, get_instances, list_videos, VIDEO_EXTS
 from .store import Clip, ClipStore, is_store
 from .ucf101 import warn_group_leak
 
@@ -380,6 +380,27 @@ class ClipDataLoader(TfmdDL):
         for k in ('_workers', '_chunks', '_primed', '_ring'): d.pop(k, None)
         return d
 
+# %% ../../nbs/03_data.core.ipynb #83aa186d
+def _clips_of(files)->L:
+    "The clips `files` stands for (a store, its path, its clips, or clip folders), or an error saying what it got and what to pass"
+    if isinstance(files, ClipStore): return files.clips
+    if isinstance(files, (str, Path)):
+        p = Path(files)
+        if is_store(p): return ClipStore(p).clips
+        got = ('no such file or folder' if not p.exists() else
+               'a file, not a clip store or a folder of clips' if not p.is_dir() else
+               'a folder of videos, not of clips: build a clip store of it first, store = make_store(path), and pass the store' if list_videos(p)[0] else
+               'the root of a frames tree: pass its clip folders, get_instances(path), or a clip store built from it with make_store(path)' if len(get_instances(p)) else
+               'one clip folder: pass a list of clip folders (get_instances(frames_tree)) or a clip store' if get_frames(p) else
+               'neither a clip store, nor a folder of videos or of clip folders')
+        raise (FileNotFoundError if not p.exists() else ValueError)(f'{p}: {got}')
+    files = L(files)
+    if not files: raise ValueError('no clips given: `files` is empty (did videos2frames or build_store write any?)')
+    if isinstance(files[0], (str, Path)) and Path(files[0]).suffix.lower() in VIDEO_EXTS:
+        raise ValueError(f'{files[0]}: a video file, not a clip: build a clip store of its folder with make_store(folder) and pass the '
+                         'store (to classify one video with a trained learner: predict_video)')
+    return files
+
 # %% ../../nbs/03_data.core.ipynb #162d1975
 def _drop_unreadable(files:L, val_idxs)->tuple:
     "`files` and `val_idxs` without the clips `check_frames` finds unreadable, with a warning naming them"
@@ -415,9 +436,7 @@ def get_action_dataloaders(files,              # clip folders (`get_instances(pa
                            **kwargs,           # passed to `Datasets.dataloaders` (e.g. `num_workers`, `device`)
                           ):
     "`DataLoaders` of `ImageTuple` clips from the clip folders or clip store `files`, split by `val_idxs`"
-    if isinstance(files, (str, Path)) and is_store(files): files = ClipStore(files)
-    files = L(files.clips if isinstance(files, ClipStore) else files)
-    if not files: raise ValueError('no clips given: `files` is empty (did videos2frames or build_store write any?)')
+    files = _clips_of(files)
     store = isinstance(files[0], Clip)
     if not store and augment: raise ValueError('`augment` needs a clip store: build one with build_store and pass it instead of clip folders')
     if not store and check: files, val_idxs = _drop_unreadable(files, val_idxs)

@@ -25,8 +25,8 @@ from .ucf101 import unrar
 
 # %% auto #0
 __all__ = ['VIDEO_EXTS', 'VideoError', 'open_video', 'decode_video', 'extract_frames', 'frame_to_jpeg', 'shrink_factor',
-           'jpeg_frames', 'clip_frames_path', 'avi2frames', 'FramesReport', 'run_isolated', 'videos2frames',
-           'get_instances', 'get_frames', 'check_frames', 'make_frames_tree']
+           'jpeg_frames', 'clip_frames_path', 'avi2frames', 'FramesReport', 'run_isolated', 'list_videos',
+           'check_distinct', 'videos2frames', 'get_instances', 'get_frames', 'check_frames', 'make_frames_tree']
 
 # %% ../../nbs/02_data.frames.ipynb #73d038a6
 VIDEO_EXTS = ('.avi', '.mp4', '.mkv', '.mov', '.webm', '.mpg', '.mpeg')
@@ -147,13 +147,19 @@ def avi2frames(video_path,         # video file, in a folder named after its cla
 # %% ../../nbs/02_data.frames.ipynb #8de204b9
 @dataclass
 class FramesReport:
-    "What `videos2frames` did: frames written per clip, clips skipped as already complete, failures with reasons"
+    "What a build did: frames written per clip, clips skipped as already complete, failures and what was left out, with reasons"
     done: dict = field(default_factory=dict)
     skipped: list = field(default_factory=list)
     failed: dict = field(default_factory=dict)
+    left_out: dict = field(default_factory=dict)  # files that are not videos, folders with none: path -> why
     def __repr__(self):
         return (f'converted {len(self.done)} clips ({sum(self.done.values())} frames), skipped {len(self.skipped)} '
-                f'already complete, failed {len(self.failed)}')
+                f'already complete, failed {len(self.failed)}' + (f', left out {len(self.left_out)}' if self.left_out else ''))
+    def print_problems(self, n:int=20):
+        "Print the first `n` failures and things left out, one a line"
+        for what, d in (('failed', self.failed), ('left out', self.left_out)):
+            for s, why in list(d.items())[:n]: print(f'  {what}: {s}: {why}')
+            if len(d) > n: print(f'  ... and {len(d) - n} more {what}: see the report file')
 
 def _worker(f, conn):
     "A worker process: run `f` on each item received until `None`, sending back `(True, result)` or `(False, why)`"
@@ -220,6 +226,32 @@ def run_isolated(f,                  # function of one item, run in a worker pro
     res = _supervise(f, items, n_workers or defaults.cpus, timeout, cleanup)
     return progress_bar(res, total=len(items), leave=False) if progress and items else res
 
+# %% ../../nbs/02_data.frames.ipynb #b24ab4b5
+def list_videos(path,                  # folder of videos, `<Class>/<clip>.avi` (any depth)
+                extensions=VIDEO_EXTS, # file endings counted as videos
+               )->tuple:
+    "`(videos, left_out)`: the video files under `path`, sorted, and what else is there (other files, folders without videos), with why"
+    path, exts = Path(path), {e.lower() for e in extensions}
+    videos, others, folders = [], [], []
+    for d, dirs, files in os.walk(path, followlinks=True):  # as fastai's `get_files`: hidden files and folders are not looked at
+        dirs[:] = sorted(o for o in dirs if not o.startswith('.'))
+        folders += [Path(d)/o for o in dirs]
+        for f in sorted(o for o in files if not o.startswith('.')):
+            (videos if Path(f).suffix.lower() in exts else others).append(Path(d)/f)
+    holding = {p for v in videos for p in v.parents}
+    left_out = {str(f): f'not a video ({f.suffix or "no extension"}): left out' for f in others if f.parent in holding or f.parent == path}
+    left_out.update({str(d): 'a folder without videos: left out' for d in folders if d not in holding and d.parent in holding | {path}})
+    return videos, dict(sorted(left_out.items()))
+
+def check_distinct(srcs, dest):
+    "Raise, naming both, if two of `srcs` would be written to one place `dest(src)` (e.g. `v_X_g01_c01.avi` and `.mp4`)"
+    seen = {}
+    for s in srcs:
+        d = dest(s)
+        if d in seen: raise ValueError(f'{seen[d]} and {s} would both be stored as {d}: rename one of them (clips are named '
+                                        'after their file, without its extension); nothing was written')
+        seen[d] = s
+
 # %% ../../nbs/02_data.frames.ipynb #f8e37c3b
 def videos2frames(path,                    # folder of videos, `<Class>/<clip>.avi` (any depth; class = parent folder)
                   path_frames,             # root of the frames tree to write
@@ -233,10 +265,11 @@ def videos2frames(path,                    # folder of videos, `<Class>/<clip>.a
     "Convert every video under `path` to frames in `path_frames`, in parallel; skip complete clips, report failures"
     path, path_frames = Path(path), Path(path_frames)
     if not path.is_dir(): raise FileNotFoundError(f'{path}: no such folder of videos')
-    videos = sorted(get_files(path, extensions=list(extensions)))
+    videos, left_out = list_videos(path, extensions)
     if not videos: raise FileNotFoundError(f'{path}: no video files ({", ".join(extensions)}) found in it')
+    check_distinct(videos, partial(clip_frames_path, path_frames=path_frames))
     path_frames.mkdir(parents=True, exist_ok=True)
-    rep = FramesReport()
+    rep = FramesReport(left_out=left_out)
     todo = []
     for v in videos:
         if clip_frames_path(v, path_frames).exists() and not force: rep.skipped.append(str(v))
@@ -248,7 +281,7 @@ def videos2frames(path,                    # folder of videos, `<Class>/<clip>.a
         else: rep.failed[str(video)] = res
     (path_frames/'videos2frames.json').write_text(json.dumps(asdict(rep), indent=1))
     print(f'{path} -> {path_frames}: {rep}')
-    for v, why in list(rep.failed.items())[:20]: print(f'  failed: {v}: {why}')
+    rep.print_problems()
     return rep
 
 # %% ../../nbs/02_data.frames.ipynb #e9a8cec3

@@ -15,10 +15,9 @@ import simplejpeg
 from PIL import Image
 from fastcore.basics import defaults
 from fastcore.foundation import L
-from fastai.data.transforms import get_files
 
 from .ucf101 import unrar, ucf101_group
-from .frames import (VIDEO_EXTS, VideoError, FramesReport, jpeg_frames, shrink_factor, run_isolated,
+from .frames import (VIDEO_EXTS, VideoError, FramesReport, jpeg_frames, shrink_factor, run_isolated, list_videos, check_distinct,
                                   get_instances, get_frames)
 
 # %% auto #0
@@ -174,13 +173,13 @@ def _entry(fname:Path, path, n:int, size:tuple, nbytes:int)->dict:
 # %% ../../nbs/02a_data.store.ipynb #5013dba1
 MANIFEST = 'manifest.json'
 
-def _sources(src:Path)->list:
-    "The clips of `src`: its video files, or else its frames-tree clip folders"
-    videos = sorted(get_files(src, extensions=list(VIDEO_EXTS)))
-    if videos: return videos
+def _sources(src:Path)->tuple:
+    "`(clips, left_out)`: the video files of `src` and what else is there (`list_videos`), or else its frames-tree clip folders"
+    videos, left_out = list_videos(src) if src.is_dir() else ([], {})
+    if videos: return videos, left_out
     folders = [c for c in get_instances(src) if get_frames(c)] if src.is_dir() else []
     if not folders: raise FileNotFoundError(f'{src}: holds neither videos ({", ".join(VIDEO_EXTS)}) nor a frames tree (<Class>/<clip>/00000.jpg)')
-    return folders
+    return folders, {}
 
 def _write_json(fname:Path, obj):
     tmp = fname.with_name(f'.partial-{fname.name}')
@@ -199,11 +198,12 @@ def build_store(src,                  # folder of videos (`<Class>/<clip>.avi`) 
     "Write every clip of `src` into the clip store `path`, in parallel; skip clips already there; report failures"
     src, path = Path(src), Path(path)
     if not src.exists(): raise FileNotFoundError(f'{src}: no such folder')
-    srcs = _sources(src)
+    srcs, left_out = _sources(src)
+    check_distinct(srcs, partial(clip_file, path=path))  # two videos must not become one clip file
     if (path/MANIFEST).is_file() and not force and (old := json.loads((path/MANIFEST).read_text())['min_size']) != min_size:
         raise ValueError(f'{path}: built with min_size={old}; pass min_size={old} to add to it, or force=True to rebuild it all')
     path.mkdir(parents=True, exist_ok=True)
-    rep, entries, todo = FramesReport(), {}, []
+    rep, entries, todo = FramesReport(left_out=left_out), {}, []
     for s in srcs:
         dest = clip_file(s, path)
         if dest.exists() and not force:
@@ -223,7 +223,7 @@ def build_store(src,                  # folder of videos (`<Class>/<clip>.avi`) 
     _write_json(path/MANIFEST, dict(version=1, min_size=min_size, quality=quality, clips=clips))
     _write_json(path/'store.json', asdict(rep))
     print(f'{src} -> {path}: {rep}')
-    for s, why in list(rep.failed.items())[:20]: print(f'  failed: {s}: {why}')
+    rep.print_problems()
     return rep
 
 # %% ../../nbs/02a_data.store.ipynb #39c5a8cd
