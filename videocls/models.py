@@ -9,6 +9,7 @@ from pathlib import Path
 import timm
 import torch
 import torchvision
+import torch.nn.functional as F
 from torch import nn, Tensor
 from torchvision.models import resnet34
 from fastcore.basics import store_attr, ifnone
@@ -17,13 +18,16 @@ from fastai.layers import AdaptiveConcatPool2d, Flatten, LinBnDrop
 from fastai.callback.hook import num_features_model
 from fastai.vision.learner import create_body, create_head, model_meta, _default_meta
 from timesformer_pytorch import TimeSformer
+from timesformer_pytorch.timesformer_pytorch import Attention, PreTokenShift
+from timesformer_pytorch.rotary import apply_rot_emb
 
 from .layers import TimeDistributed, ConvLSTM, ConvGRU, ConvRNN
 
 # %% auto #0
 __all__ = ['convrnn_kinds', 'video_model_names', 'stack_clip', 'load_weights', 'TimmFeatureMaps', 'create_encoder',
-           'VideoClassifier', 'SimpleModel', 'simple_splitter', 'RNNModel', 'rnnmodel_splitter', 'TimeSformerModel',
-           'timesformer_splitter', 'ConvRNNModel', 'convrnn_splitter', 'create_video_model']
+           'VideoClassifier', 'SimpleModel', 'simple_splitter', 'RNNModel', 'rnnmodel_splitter', 'SDPAttention',
+           'SDPATimeSformer', 'TimeSformerModel', 'timesformer_splitter', 'ConvRNNModel', 'convrnn_splitter',
+           'create_video_model']
 
 # %% ../nbs/20_models.ipynb #17f6f73f
 def stack_clip(x, # a clip `(B, T, C, H, W)`, or a tuple/list (e.g. `ImageTuple`) of `T` frames `(B, C, H, W)`
@@ -220,9 +224,76 @@ def rnnmodel_splitter(model:RNNModel)->list:
     "Parameter groups of `RNNModel`: encoder, LSTM and head"
     return [params(model.encoder), params(model.rnn) + params(model.head)]
 
+# %% ../nbs/20_models.ipynb #b606430e
+# timesformer-pytorch's two attention layouts: the dimension its `forward` names, and the permutation taking the patches
+# `(b, T, n, h, d)` to `(b, groups, h, group length, d)`
+_sdpa_groups = {'(b n) f d': ('n', (0, 2, 3, 1, 4)),  # time: each patch position's T frames, (b, n, h, T, d)
+                '(b f) n d': ('f', (0, 1, 3, 2, 4))}  # space: each frame's n patches, (b, T, h, n, d)
+
+def _heads_first(t:Tensor, h:int)->Tensor: return t.view(*t.shape[:2], h, -1).transpose(1, 2)  # (b, L, h*d) -> (b, h, L, d)
+
+class SDPAttention(Module):
+    "timesformer-pytorch's divided-attention `Attention` computed by `F.scaled_dot_product_attention`, on the same layers"
+    def __init__(self,
+                 to_qkv:nn.Linear, # query, key and value projection (an `Attention`'s `to_qkv`)
+                 to_out:nn.Sequential, # output projection and dropout (an `Attention`'s `to_out`)
+                 heads:int, # attention heads
+                ):
+        store_attr('to_qkv,to_out,heads')
+
+    @classmethod
+    def from_attention(cls, attn:Attention):
+        "An `SDPAttention` holding the layers of timesformer-pytorch's `attn` (shared, not copied)"
+        if type(attn) is not Attention: raise TypeError(f"expected a timesformer_pytorch Attention, got {type(attn).__name__}")
+        return cls(attn.to_qkv, attn.to_out, attn.heads)
+
+    def forward(self, x:Tensor, # tokens `(b, 1+T*n, dim)`, the class token first
+                einops_from:str, # timesformer-pytorch's token layout: 'b (f n) d'
+                einops_to:str, # its group layout: '(b n) f d' (time) or '(b f) n d' (space)
+                mask:Tensor=None, # bool `(b*heads*groups, 1, 1+group length)`: which keys each group's patches see
+                cls_mask:Tensor=None, # bool `(b*heads, 1, 1+T*n)`: which keys the class token sees
+                rot_emb:tuple=None, # rotary `(sin, cos)`, each `(1, group length, dim_head)`
+                **einops_dims, # the size of `n` (time) or `f` (space)
+               )->Tensor: # `(b, 1+T*n, dim)`
+        "`Attention.forward` of timesformer-pytorch (same arguments, same result) through SDPA"
+        if einops_from != 'b (f n) d' or einops_to not in _sdpa_groups:
+            raise NotImplementedError(f"SDPAttention computes timesformer-pytorch's time ('(b n) f d') and space ('(b f) n d') "
+                                      f"attention, not {einops_from!r} -> {einops_to!r}: use TimeSformerModel(attention='einsum')")
+        given, perm = _sdpa_groups[einops_to]
+        b, N, h = x.shape[0], x.shape[1] - 1, self.heads
+        T = einops_dims['f'] if given == 'f' else N // einops_dims['n']
+        n = N // T
+        q, k, v = self.to_qkv(x).chunk(3, dim=-1)  # (b, 1+T*n, h*d) each
+        d = q.shape[-1] // h
+        # the class token attends to every token
+        cls_mask = None if cls_mask is None else cls_mask.view(b, h, 1, N+1)  # (b*h, 1, 1+T*n) -> (b, h, 1, 1+T*n)
+        cls_out = F.scaled_dot_product_attention(_heads_first(q[:, :1], h), _heads_first(k, h), _heads_first(v, h), attn_mask=cls_mask)  # (b, h, 1, d)
+        # the patches attend within their group, and to the class token (first key, not rotated)
+        q_, k_, v_ = (t[:, 1:].view(b, T, n, h, d).permute(*perm) for t in (q, k, v))  # (b, r, h, L, d): r groups of L
+        r, L = q_.shape[1], q_.shape[3]
+        if rot_emb is not None: q_, k_ = (t.to(q.dtype) for t in apply_rot_emb(q_, k_, rot_emb))  # sin, cos: (1, L, d)
+        q_ = q_.reshape(b*r, h, L, d)  # (b, r, h, L, d) -> (b*r, h, L, d)
+        k_, v_ = (torch.cat((c[:, :1].view(b, 1, h, 1, d).expand(b, r, h, 1, d), t), dim=3).view(b*r, h, L+1, d)
+                  for c, t in ((k, k_), (v, v_)))  # class token first: (b, r, h, 1+L, d) -> (b*r, h, 1+L, d)
+        if mask is not None: mask = mask.view(b, h, r, 1, L+1).transpose(1, 2).reshape(b*r, h, 1, L+1)  # (b*h*r, 1, 1+L) -> (b*r, h, 1, 1+L)
+        out = F.scaled_dot_product_attention(q_, k_, v_, attn_mask=mask)  # (b*r, h, L, d)
+        inv = tuple(perm.index(i) for i in range(5))
+        out = out.view(b, r, h, L, d).permute(*inv).reshape(b, N, h*d)  # (b, r, h, L, d) -> (b, T, n, h, d) -> (b, T*n, h*d)
+        out = torch.cat((cls_out.transpose(1, 2).reshape(b, 1, h*d), out), dim=1)  # (b, 1+T*n, h*d)
+        return self.to_out(out)
+
+class SDPATimeSformer(TimeSformer):
+    "timesformer-pytorch's `TimeSformer` (same arguments, parameters and `forward`) with `SDPAttention` in every block"
+    def __init__(self, **kwargs): # `TimeSformer`'s arguments
+        super().__init__(**kwargs)
+        for block in self.layers:
+            for attn in block[:2]:  # PreNorm(time attention), PreNorm(space attention); with `shift_tokens`, PreNorm(PreTokenShift(...))
+                holder = attn.fn if isinstance(attn.fn, PreTokenShift) else attn
+                holder.fn = SDPAttention.from_attention(holder.fn)
+
 # %% ../nbs/20_models.ipynb #c3e40b5d
 class TimeSformerModel(VideoClassifier):
-    "`timesformer_pytorch.TimeSformer` over our clips (the tutorial's `MyTimeSformer`), with timm's shape"
+    "`timesformer_pytorch.TimeSformer` over our clips (the tutorial's `MyTimeSformer`), with timm's shape and fused attention"
     def __init__(self,
                  n_out:int=101, # number of classes
                  image_size:int=128, # frame size (a multiple of `patch_size`)
@@ -235,14 +306,17 @@ class TimeSformerModel(VideoClassifier):
                  attn_dropout:float=0.1, # attention dropout
                  ff_dropout:float=0.1, # feed-forward dropout
                  n_in:int=3, # input channels
+                 attention:str='sdpa', # 'sdpa': `SDPATimeSformer` (fused kernels); 'einsum': timesformer-pytorch's own `TimeSformer`
                  **kwargs, # passed to `TimeSformer` (`rotary_emb`, `shift_tokens`)
                 ):
         if image_size % patch_size: raise ValueError(f"image_size={image_size} is not a multiple of patch_size={patch_size}: change one of them")
-        store_attr('n_out,image_size,patch_size,num_frames')
+        if attention not in ('sdpa', 'einsum'): raise ValueError(f"attention must be 'sdpa' or 'einsum', got {attention!r}")
+        store_attr('n_out,image_size,patch_size,num_frames,attention')
         self.num_features = dim
-        self.body = TimeSformer(dim=dim, num_frames=num_frames, num_classes=n_out, image_size=image_size, patch_size=patch_size,
-                                channels=n_in, depth=depth, heads=heads, dim_head=dim_head, attn_dropout=attn_dropout,
-                                ff_dropout=ff_dropout, **kwargs)
+        body = SDPATimeSformer if attention == 'sdpa' else TimeSformer
+        self.body = body(dim=dim, num_frames=num_frames, num_classes=n_out, image_size=image_size, patch_size=patch_size,
+                         channels=n_in, depth=depth, heads=heads, dim_head=dim_head, attn_dropout=attn_dropout,
+                         ff_dropout=ff_dropout, **kwargs)
         self.body.to_out[1] = nn.Identity()  # keep the final LayerNorm: the body yields the normalised class token
         self.head = self._head(n_out)
 
