@@ -150,3 +150,11 @@ def test_timesformer_attention_pickles(tmp_path):
         m2 = torch.load(tmp_path/'m.pth', weights_only=False)
         assert type(m2.body) is type(m.body) and m2.attention == attention
         with torch.no_grad(): torch.testing.assert_close(m2(clip), m(clip), rtol=0, atol=0)
+
+def test_stack_clip_compiles_without_graph_break():
+    "A plain clip tensor goes through `stack_clip` without a `torch.compile` graph break (fastai's `TensorImage` frames still break)"
+    import torch._dynamo
+    def f(x): return stack_clip(x * 1 if isinstance(x, torch.Tensor) else [o * 1 for o in x]) * 2  # ops on both sides of the call
+    for x in (torch.randn(2, 3, 3, 8, 8), [torch.randn(2, 3, 8, 8)] * 3):
+        e = torch._dynamo.explain(f)(x)
+        assert (e.graph_count, e.graph_break_count) == (1, 0), e.break_reasons

@@ -431,6 +431,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                  'videocls.models._mismatch': ('models.html#_mismatch', 'videocls/models.py'),
                                  'videocls.models._read_state_dict': ('models.html#_read_state_dict', 'videocls/models.py'),
                                  'videocls.models._resolve_arch': ('models.html#_resolve_arch', 'videocls/models.py'),
+                                 'videocls.models._sdpa': ('models.html#_sdpa', 'videocls/models.py'),
                                  'videocls.models.convrnn_splitter': ('models.html#convrnn_splitter', 'videocls/models.py'),
                                  'videocls.models.create_encoder': ('models.html#create_encoder', 'videocls/models.py'),
                                  'videocls.models.create_video_model': ('models.html#create_video_model', 'videocls/models.py'),

@@ -35,12 +35,12 @@ def stack_clip(x, # a clip `(B, T, C, H, W)`, or a tuple/list (e.g. `ImageTuple`
     "Stack `x` into a clip `(B, T, C, H, W)` as a plain `Tensor`"
     if isinstance(x, Tensor):
         if x.ndim != 5: raise ValueError(f"expected a clip (B, T, C, H, W) or a tuple of T frames (B, C, H, W); got a tensor of shape {tuple(x.shape)}")
-        return x.as_subclass(Tensor)
+        return x if type(x) is Tensor else x.as_subclass(Tensor)  # `as_subclass` on a plain tensor breaks a `torch.compile` graph
     if not isinstance(x, (tuple, list)) or len(x) == 0 or not all(isinstance(o, Tensor) and o.ndim == 4 for o in x):
         raise TypeError(f"expected a clip (B, T, C, H, W) or a non-empty tuple of frames (B, C, H, W); got {type(x).__name__}")
     shapes = sorted({tuple(o.shape) for o in x})
     if len(shapes) > 1: raise ValueError(f"the {len(x)} frames of the clip differ in shape {shapes}: resize them to one size in the data pipeline")
-    return torch.stack([o.as_subclass(Tensor) for o in x], dim=1)  # T x (B, C, H, W) -> (B, T, C, H, W)
+    return torch.stack([o if type(o) is Tensor else o.as_subclass(Tensor) for o in x], dim=1)  # T x (B, C, H, W) -> (B, T, C, H, W)
 
 # %% ../nbs/20_models.ipynb #2a43d2b5
 def _resolve_arch(arch):
@@ -232,6 +232,21 @@ _sdpa_groups = {'(b n) f d': ('n', (0, 2, 3, 1, 4)),  # time: each patch positio
 
 def _heads_first(t:Tensor, h:int)->Tensor: return t.view(*t.shape[:2], h, -1).transpose(1, 2)  # (b, L, h*d) -> (b, h, L, d)
 
+# Limits of the fused CUDA kernels: their batch axis is a CUDA grid axis (at most 65535 blocks), and FlashAttention's
+# backward indexes with 32 bits (batch*heads*query length rounded up to 128*head width, counted as at least 32, < 2**31)
+_sdpa_max_batch, _sdpa_max_elems = 65535, 2**31 - 1
+
+def _sdpa(q:Tensor, k:Tensor, v:Tensor, # `(B, h, L, d)` queries, `(B, h, S, d)` keys and values
+          mask:Tensor=None, # bool, `(B, h or 1, L, S)`: True where a query may see a key
+          max_batch:int=None, # at most this many rows of the batch per call (default: what the kernels' limits allow)
+         )->Tensor: # `(B, h, L, d)`
+    "`F.scaled_dot_product_attention`, called on slices of the batch small enough for the fused kernels' limits"
+    B, h, L, d = q.shape
+    c = min(_sdpa_max_batch, max(1, _sdpa_max_elems // (h * -(-L // 128) * 128 * max(d, 32))), ifnone(max_batch, B))
+    if B <= c: return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    masks = [None] * -(-B // c) if mask is None else mask.split(c)
+    return torch.cat([F.scaled_dot_product_attention(*qkv, attn_mask=m) for *qkv, m in zip(q.split(c), k.split(c), v.split(c), masks)])
+
 class SDPAttention(Module):
     "timesformer-pytorch's divided-attention `Attention` computed by `F.scaled_dot_product_attention`, on the same layers"
     def __init__(self,
@@ -267,7 +282,7 @@ class SDPAttention(Module):
         d = q.shape[-1] // h
         # the class token attends to every token
         cls_mask = None if cls_mask is None else cls_mask.view(b, h, 1, N+1)  # (b*h, 1, 1+T*n) -> (b, h, 1, 1+T*n)
-        cls_out = F.scaled_dot_product_attention(_heads_first(q[:, :1], h), _heads_first(k, h), _heads_first(v, h), attn_mask=cls_mask)  # (b, h, 1, d)
+        cls_out = _sdpa(_heads_first(q[:, :1], h), _heads_first(k, h), _heads_first(v, h), cls_mask)  # (b, h, 1, d)
         # the patches attend within their group, and to the class token (first key, not rotated)
         q_, k_, v_ = (t[:, 1:].view(b, T, n, h, d).permute(*perm) for t in (q, k, v))  # (b, r, h, L, d): r groups of L
         r, L = q_.shape[1], q_.shape[3]
@@ -276,7 +291,7 @@ class SDPAttention(Module):
         k_, v_ = (torch.cat((c[:, :1].view(b, 1, h, 1, d).expand(b, r, h, 1, d), t), dim=3).view(b*r, h, L+1, d)
                   for c, t in ((k, k_), (v, v_)))  # class token first: (b, r, h, 1+L, d) -> (b*r, h, 1+L, d)
         if mask is not None: mask = mask.view(b, h, r, 1, L+1).transpose(1, 2).reshape(b*r, h, 1, L+1)  # (b*h*r, 1, 1+L) -> (b*r, h, 1, 1+L)
-        out = F.scaled_dot_product_attention(q_, k_, v_, attn_mask=mask)  # (b*r, h, L, d)
+        out = _sdpa(q_, k_, v_, mask)  # (b*r, h, L, d)
         inv = tuple(perm.index(i) for i in range(5))
         out = out.view(b, r, h, L, d).permute(*inv).reshape(b, N, h*d)  # (b, r, h, L, d) -> (b, T, n, h, d) -> (b, T*n, h*d)
         out = torch.cat((cls_out.transpose(1, 2).reshape(b, 1, h*d), out), dim=1)  # (b, 1+T*n, h*d)
