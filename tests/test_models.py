@@ -122,3 +122,39 @@ def test_checkpoint_dict_weights(tmp_path):
 def test_no_cuda_calls():
     "Models follow their input's device: no `.cuda()` in the library code"
     assert '.cuda(' not in Path(vm.__file__).read_text()
+
+@pytest.mark.parametrize('kw, size', [
+    ({}, (32, 48)),                                       # frames need not be square with rotary embeddings
+    (dict(heads=3, dim_head=24), (32, 32)),               # a head width whose scale is no power of two
+    (dict(rotary_emb=False, shift_tokens=True), (32, 32)),
+])
+def test_timesformer_sdpa_matches_einsum(kw, size):
+    "`SDPATimeSformer` gives timesformer-pytorch's logits (max abs difference < 1e-5) from the same seed, with and without a frame mask"
+    from timesformer_pytorch import TimeSformer
+    kw = dict(dim=32, num_frames=4, num_classes=3, image_size=32, patch_size=8, depth=2, heads=2, dim_head=16) | kw
+    set_seed(0); ref = TimeSformer(**kw).eval()
+    set_seed(0); fused = vm.SDPATimeSformer(**kw).eval()
+    x = torch.randn(3, 4, 3, *size)
+    mask = torch.tensor([[True]*4, [True]*3 + [False], [True]*2 + [False]*2])
+    with torch.no_grad():
+        for m in (None, mask):
+            a, s = ref(x, mask=m), fused(x, mask=m)
+            assert a.abs().max() > 0.1 and (s - a).abs().max() < 1e-5
+
+def test_timesformer_attention_pickles(tmp_path):
+    "A whole `TimeSformerModel` with either attention saves and loads with `torch.save` (as `learn.export` does)"
+    clip = torch.randn(2, SEQ_LEN, 3, SZ, SZ)
+    for attention in ('sdpa', 'einsum'):
+        m = create_video_model('timesformer', 3, seq_len=SEQ_LEN, image_size=SZ, attention=attention, **TINY['timesformer'])[0].eval()
+        torch.save(m, tmp_path/'m.pth')
+        m2 = torch.load(tmp_path/'m.pth', weights_only=False)
+        assert type(m2.body) is type(m.body) and m2.attention == attention
+        with torch.no_grad(): torch.testing.assert_close(m2(clip), m(clip), rtol=0, atol=0)
+
+def test_stack_clip_compiles_without_graph_break():
+    "A plain clip tensor goes through `stack_clip` without a `torch.compile` graph break (fastai's `TensorImage` frames still break)"
+    import torch._dynamo
+    def f(x): return stack_clip(x * 1 if isinstance(x, torch.Tensor) else [o * 1 for o in x]) * 2  # ops on both sides of the call
+    for x in (torch.randn(2, 3, 3, 8, 8), [torch.randn(2, 3, 8, 8)] * 3):
+        e = torch._dynamo.explain(f)(x)
+        assert (e.graph_count, e.graph_break_count) == (1, 0), e.break_reasons

@@ -9,6 +9,7 @@ from pathlib import Path
 import timm
 import torch
 import torchvision
+import torch.nn.functional as F
 from torch import nn, Tensor
 from torchvision.models import resnet34
 from fastcore.basics import store_attr, ifnone
@@ -17,13 +18,16 @@ from fastai.layers import AdaptiveConcatPool2d, Flatten, LinBnDrop
 from fastai.callback.hook import num_features_model
 from fastai.vision.learner import create_body, create_head, model_meta, _default_meta
 from timesformer_pytorch import TimeSformer
+from timesformer_pytorch.timesformer_pytorch import Attention, PreTokenShift
+from timesformer_pytorch.rotary import apply_rot_emb
 
 from .layers import TimeDistributed, ConvLSTM, ConvGRU, ConvRNN
 
 # %% auto #0
 __all__ = ['convrnn_kinds', 'video_model_names', 'stack_clip', 'load_weights', 'TimmFeatureMaps', 'create_encoder',
-           'VideoClassifier', 'SimpleModel', 'simple_splitter', 'RNNModel', 'rnnmodel_splitter', 'TimeSformerModel',
-           'timesformer_splitter', 'ConvRNNModel', 'convrnn_splitter', 'create_video_model']
+           'VideoClassifier', 'SimpleModel', 'simple_splitter', 'RNNModel', 'rnnmodel_splitter', 'SDPAttention',
+           'SDPATimeSformer', 'TimeSformerModel', 'timesformer_splitter', 'ConvRNNModel', 'convrnn_splitter',
+           'create_video_model']
 
 # %% ../nbs/20_models.ipynb #17f6f73f
 def stack_clip(x, # a clip `(B, T, C, H, W)`, or a tuple/list (e.g. `ImageTuple`) of `T` frames `(B, C, H, W)`
@@ -31,12 +35,12 @@ def stack_clip(x, # a clip `(B, T, C, H, W)`, or a tuple/list (e.g. `ImageTuple`
     "Stack `x` into a clip `(B, T, C, H, W)` as a plain `Tensor`"
     if isinstance(x, Tensor):
         if x.ndim != 5: raise ValueError(f"expected a clip (B, T, C, H, W) or a tuple of T frames (B, C, H, W); got a tensor of shape {tuple(x.shape)}")
-        return x.as_subclass(Tensor)
+        return x if type(x) is Tensor else x.as_subclass(Tensor)  # `as_subclass` on a plain tensor breaks a `torch.compile` graph
     if not isinstance(x, (tuple, list)) or len(x) == 0 or not all(isinstance(o, Tensor) and o.ndim == 4 for o in x):
         raise TypeError(f"expected a clip (B, T, C, H, W) or a non-empty tuple of frames (B, C, H, W); got {type(x).__name__}")
     shapes = sorted({tuple(o.shape) for o in x})
     if len(shapes) > 1: raise ValueError(f"the {len(x)} frames of the clip differ in shape {shapes}: resize them to one size in the data pipeline")
-    return torch.stack([o.as_subclass(Tensor) for o in x], dim=1)  # T x (B, C, H, W) -> (B, T, C, H, W)
+    return torch.stack([o if type(o) is Tensor else o.as_subclass(Tensor) for o in x], dim=1)  # T x (B, C, H, W) -> (B, T, C, H, W)
 
 # %% ../nbs/20_models.ipynb #2a43d2b5
 def _resolve_arch(arch):
@@ -230,9 +234,91 @@ def rnnmodel_splitter(model:RNNModel)->list:
     "Parameter groups of `RNNModel`: encoder, LSTM and head"
     return [params(model.encoder), params(model.rnn) + params(model.head)]
 
+# %% ../nbs/20_models.ipynb #b606430e
+# timesformer-pytorch's two attention layouts: the dimension its `forward` names, and the permutation taking the patches
+# `(b, T, n, h, d)` to `(b, groups, h, group length, d)`
+_sdpa_groups = {'(b n) f d': ('n', (0, 2, 3, 1, 4)),  # time: each patch position's T frames, (b, n, h, T, d)
+                '(b f) n d': ('f', (0, 1, 3, 2, 4))}  # space: each frame's n patches, (b, T, h, n, d)
+
+def _heads_first(t:Tensor, h:int)->Tensor: return t.view(*t.shape[:2], h, -1).transpose(1, 2)  # (b, L, h*d) -> (b, h, L, d)
+
+# Limits of the fused CUDA kernels: their batch axis is a CUDA grid axis (at most 65535 blocks), and FlashAttention's
+# backward indexes with 32 bits (batch*heads*query length rounded up to 128*head width, counted as at least 32, < 2**31)
+_sdpa_max_batch, _sdpa_max_elems = 65535, 2**31 - 1
+
+def _sdpa(q:Tensor, k:Tensor, v:Tensor, # `(B, h, L, d)` queries, `(B, h, S, d)` keys and values
+          mask:Tensor=None, # bool, `(B, h or 1, L, S)`: True where a query may see a key
+          max_batch:int=None, # at most this many rows of the batch per call (default: what the kernels' limits allow)
+         )->Tensor: # `(B, h, L, d)`
+    "`F.scaled_dot_product_attention`, called on slices of the batch small enough for the fused kernels' limits"
+    B, h, L, d = q.shape
+    c = min(_sdpa_max_batch, max(1, _sdpa_max_elems // (h * -(-L // 128) * 128 * max(d, 32))), ifnone(max_batch, B))
+    if B <= c: return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    masks = [None] * -(-B // c) if mask is None else mask.split(c)
+    return torch.cat([F.scaled_dot_product_attention(*qkv, attn_mask=m) for *qkv, m in zip(q.split(c), k.split(c), v.split(c), masks)])
+
+class SDPAttention(Module):
+    "timesformer-pytorch's divided-attention `Attention` computed by `F.scaled_dot_product_attention`, on the same layers"
+    def __init__(self,
+                 to_qkv:nn.Linear, # query, key and value projection (an `Attention`'s `to_qkv`)
+                 to_out:nn.Sequential, # output projection and dropout (an `Attention`'s `to_out`)
+                 heads:int, # attention heads
+                ):
+        store_attr('to_qkv,to_out,heads')
+
+    @classmethod
+    def from_attention(cls, attn:Attention):
+        "An `SDPAttention` holding the layers of timesformer-pytorch's `attn` (shared, not copied)"
+        if type(attn) is not Attention: raise TypeError(f"expected a timesformer_pytorch Attention, got {type(attn).__name__}")
+        return cls(attn.to_qkv, attn.to_out, attn.heads)
+
+    def forward(self, x:Tensor, # tokens `(b, 1+T*n, dim)`, the class token first
+                einops_from:str, # timesformer-pytorch's token layout: 'b (f n) d'
+                einops_to:str, # its group layout: '(b n) f d' (time) or '(b f) n d' (space)
+                mask:Tensor=None, # bool `(b*heads*groups, 1, 1+group length)`: which keys each group's patches see
+                cls_mask:Tensor=None, # bool `(b*heads, 1, 1+T*n)`: which keys the class token sees
+                rot_emb:tuple=None, # rotary `(sin, cos)`, each `(1, group length, dim_head)`
+                **einops_dims, # the size of `n` (time) or `f` (space)
+               )->Tensor: # `(b, 1+T*n, dim)`
+        "`Attention.forward` of timesformer-pytorch (same arguments, same result) through SDPA"
+        if einops_from != 'b (f n) d' or einops_to not in _sdpa_groups:
+            raise NotImplementedError(f"SDPAttention computes timesformer-pytorch's time ('(b n) f d') and space ('(b f) n d') "
+                                      f"attention, not {einops_from!r} -> {einops_to!r}: use TimeSformerModel(attention='einsum')")
+        given, perm = _sdpa_groups[einops_to]
+        b, N, h = x.shape[0], x.shape[1] - 1, self.heads
+        T = einops_dims['f'] if given == 'f' else N // einops_dims['n']
+        n = N // T
+        q, k, v = self.to_qkv(x).chunk(3, dim=-1)  # (b, 1+T*n, h*d) each
+        d = q.shape[-1] // h
+        # the class token attends to every token
+        cls_mask = None if cls_mask is None else cls_mask.view(b, h, 1, N+1)  # (b*h, 1, 1+T*n) -> (b, h, 1, 1+T*n)
+        cls_out = _sdpa(_heads_first(q[:, :1], h), _heads_first(k, h), _heads_first(v, h), cls_mask)  # (b, h, 1, d)
+        # the patches attend within their group, and to the class token (first key, not rotated)
+        q_, k_, v_ = (t[:, 1:].view(b, T, n, h, d).permute(*perm) for t in (q, k, v))  # (b, r, h, L, d): r groups of L
+        r, L = q_.shape[1], q_.shape[3]
+        if rot_emb is not None: q_, k_ = (t.to(q.dtype) for t in apply_rot_emb(q_, k_, rot_emb))  # sin, cos: (1, L, d)
+        q_ = q_.reshape(b*r, h, L, d)  # (b, r, h, L, d) -> (b*r, h, L, d)
+        k_, v_ = (torch.cat((c[:, :1].view(b, 1, h, 1, d).expand(b, r, h, 1, d), t), dim=3).view(b*r, h, L+1, d)
+                  for c, t in ((k, k_), (v, v_)))  # class token first: (b, r, h, 1+L, d) -> (b*r, h, 1+L, d)
+        if mask is not None: mask = mask.view(b, h, r, 1, L+1).transpose(1, 2).reshape(b*r, h, 1, L+1)  # (b*h*r, 1, 1+L) -> (b*r, h, 1, 1+L)
+        out = _sdpa(q_, k_, v_, mask)  # (b*r, h, L, d)
+        inv = tuple(perm.index(i) for i in range(5))
+        out = out.view(b, r, h, L, d).permute(*inv).reshape(b, N, h*d)  # (b, r, h, L, d) -> (b, T, n, h, d) -> (b, T*n, h*d)
+        out = torch.cat((cls_out.transpose(1, 2).reshape(b, 1, h*d), out), dim=1)  # (b, 1+T*n, h*d)
+        return self.to_out(out)
+
+class SDPATimeSformer(TimeSformer):
+    "timesformer-pytorch's `TimeSformer` (same arguments, parameters and `forward`) with `SDPAttention` in every block"
+    def __init__(self, **kwargs): # `TimeSformer`'s arguments
+        super().__init__(**kwargs)
+        for block in self.layers:
+            for attn in block[:2]:  # PreNorm(time attention), PreNorm(space attention); with `shift_tokens`, PreNorm(PreTokenShift(...))
+                holder = attn.fn if isinstance(attn.fn, PreTokenShift) else attn
+                holder.fn = SDPAttention.from_attention(holder.fn)
+
 # %% ../nbs/20_models.ipynb #c3e40b5d
 class TimeSformerModel(VideoClassifier):
-    "`timesformer_pytorch.TimeSformer` over our clips (the tutorial's `MyTimeSformer`), with timm's shape"
+    "`timesformer_pytorch.TimeSformer` over our clips (the tutorial's `MyTimeSformer`), with timm's shape and fused attention"
     def __init__(self,
                  n_out:int=101, # number of classes
                  image_size:int=128, # frame size (a multiple of `patch_size`)
@@ -245,14 +331,17 @@ class TimeSformerModel(VideoClassifier):
                  attn_dropout:float=0.1, # attention dropout
                  ff_dropout:float=0.1, # feed-forward dropout
                  n_in:int=3, # input channels
+                 attention:str='sdpa', # 'sdpa': `SDPATimeSformer` (fused kernels); 'einsum': timesformer-pytorch's own `TimeSformer`
                  **kwargs, # passed to `TimeSformer` (`rotary_emb`, `shift_tokens`)
                 ):
         if image_size % patch_size: raise ValueError(f"image_size={image_size} is not a multiple of patch_size={patch_size}: change one of them")
-        store_attr('n_out,image_size,patch_size,num_frames')
+        if attention not in ('sdpa', 'einsum'): raise ValueError(f"attention must be 'sdpa' or 'einsum', got {attention!r}")
+        store_attr('n_out,image_size,patch_size,num_frames,attention')
         self.num_features = dim
-        self.body = TimeSformer(dim=dim, num_frames=num_frames, num_classes=n_out, image_size=image_size, patch_size=patch_size,
-                                channels=n_in, depth=depth, heads=heads, dim_head=dim_head, attn_dropout=attn_dropout,
-                                ff_dropout=ff_dropout, **kwargs)
+        body = SDPATimeSformer if attention == 'sdpa' else TimeSformer
+        self.body = body(dim=dim, num_frames=num_frames, num_classes=n_out, image_size=image_size, patch_size=patch_size,
+                         channels=n_in, depth=depth, heads=heads, dim_head=dim_head, attn_dropout=attn_dropout,
+                         ff_dropout=ff_dropout, **kwargs)
         self.body.to_out[1] = nn.Identity()  # keep the final LayerNorm: the body yields the normalised class token
         self.head = self._head(n_out)
 
