@@ -14,6 +14,7 @@ py_versions = '3.10 3.11 3.12 3.13'.split()
 
 requirements = shlex.split(cfg.get('requirements', ''))
 dev_requirements = shlex.split(cfg.get('dev_requirements', ''))
+demo_requirements = shlex.split(cfg.get('demo_requirements', ''))
 lic = licenses[cfg['license']]
 min_python = cfg['min_python']
 console_scripts = [s.strip() for s in cfg.get('console_scripts', '').split('\n') if s.strip()]
@@ -30,7 +31,7 @@ setuptools.setup(
     packages = setuptools.find_packages(include=['videocls', 'videocls.*']),
     include_package_data = True,
     install_requires = requirements,
-    extras_require = {'dev': dev_requirements},
+    extras_require = {'dev': dev_requirements + demo_requirements, 'demo': demo_requirements},
     dependency_links = cfg.get('dep_links','').split(),
     python_requires = '>=' + min_python,
     long_description = open('README.md', encoding='utf-8').read(),

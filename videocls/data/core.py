@@ -35,8 +35,8 @@ from .ucf101 import warn_group_leak
 
 # %% auto #0
 __all__ = ['SAMPLING_MODES', 'AUGMENT', 'ImageTuple', 'sample_frames', 'clip_indices', 'video_views', 'ImageTupleTfm',
-           'denormalize', 'TensorClip', 'ClipTfm', 'ClipBatchTfm', 'ClipDataLoader', 'get_action_dataloaders',
-           'show_batch', 'show_results', 'ImageTupleBlock']
+           'denormalize', 'TensorClip', 'ClipTfm', 'video_clip', 'ClipBatchTfm', 'ClipDataLoader',
+           'get_action_dataloaders', 'show_batch', 'show_results', 'plot_top_losses', 'ImageTupleBlock']
 
 # %% ../../nbs/03_data.core.ipynb #9b32b309
 class ImageTuple(fastuple):
@@ -128,18 +128,40 @@ class TensorClip(TensorBase):
     "uint8 frames of a clip `(T, H, W, 3)`, or of a batch of clips `(B, T, H, W, 3)`: what the store path sends to the device"
 
 class ClipTfm(_FrameSampler):
-    "Read `seq_len` frames chosen by `mode` (see `sample_frames`) from a `Clip` as a uint8 `TensorClip` of frames of size `size`"
+    "Read `seq_len` frames chosen by `mode` (see `sample_frames`) from a `Clip` or a video file as a uint8 `TensorClip` of frames of size `size`"
+    input_types = (Clip, str, Path)  # what it takes: fastai's `test_dl` (and so `Learner.predict`) checks new items against it
     def __init__(self, seq_len:int=20, mode:str='first',
                  size:tuple=None, # (width, height) every clip is fitted to (the store's usual size); None: as stored
                 ):
         super().__init__(seq_len, mode)
         self.size = None if size is None else tuple(size)
 
-    def encodes(self, clip:Clip):
+    def encodes(self, clip:Clip): return self._read(clip)
+    def encodes(self, path:Path|str): return self._read(video_clip(path, self.size, self.seq_len))  # a video file (see `video_clip`)
+
+    def _read(self, clip:Clip)->TensorClip:
         frames = clip.read(self.idxs(clip.n_frames))  # (T, H, W, 3) uint8
         if self.size is not None and clip.size != self.size:  # another size than the rest: crop to its aspect, resize
             frames = np.stack([np.asarray(ImageOps.fit(Image.fromarray(f), self.size, Image.BILINEAR)) for f in frames])
         return TensorClip(torch.from_numpy(frames))
+
+# %% ../../nbs/03_data.core.ipynb #9a1c0e02
+from .frames import VideoError
+from .store import MemoryClip
+
+def video_clip(video_path,        # a video file (any container and codec FFmpeg reads)
+               size:tuple=None,   # (width, height) of a clip store's frames: shrink the video as `build_store` did; None: full size
+               seq_len:int=1,     # frames of one clip of the model: a video with fewer is refused
+              )->MemoryClip:
+    "The frames of the video file `video_path` as a `MemoryClip`, shrunk like the frames of a store of `size`"
+    path = Path(video_path)
+    if path.is_dir(): raise IsADirectoryError(f'{path}: a folder, not a video file; give a video file (e.g. .avi or .mp4)')
+    if not path.exists(): raise FileNotFoundError(f'{path}: no such video file; check the path')
+    clip = MemoryClip.from_video(path, min_size=min(size) if size else None)  # raises `VideoError` naming the file
+    if clip.n_frames < seq_len:
+        raise VideoError(f'{path}: {clip.n_frames} frame(s), fewer than the {seq_len} of one clip of this model; '
+                         f'give a video of at least {seq_len} frames')
+    return clip
 
 # %% ../../nbs/03_data.core.ipynb #26ca50a3
 AUGMENT = dict(scale=(0.35, 1.), ratio=(3/4, 4/3), flip=True, brightness=0.2, contrast=0.2)  # the training default (train_videos)
@@ -465,6 +487,17 @@ def show_results(x:ImageTuple, y, samples, outs, ctxs=None, max_n=6, nrows=None,
     for i in range(2): ctxs = [b.show(ctx=c, **kwargs) for b, c, _ in zip(samples.itemgot(i), ctxs, range(max_n))]
     return [r.show(ctx=c, color='green' if b == r else 'red', **kwargs)
             for b, r, c, _ in zip(samples.itemgot(1), outs.itemgot(0), ctxs, range(max_n))]
+
+# %% ../../nbs/03_data.core.ipynb #9a1c0e05
+@dispatch
+def plot_top_losses(x:ImageTuple, y, samples, outs, raws, losses, nrows=None, ncols=2, figsize=None, **kwargs):
+    "Clips (first, middle and last frame) with the largest losses, titled prediction/actual/loss/probability, as fastai's images"
+    if figsize is None: figsize = (ncols * 6, math.ceil(len(samples) / ncols) * 2.5)
+    axs = get_grid(len(samples), nrows=nrows, ncols=ncols, figsize=figsize, title='Prediction/Actual/Loss/Probability')
+    for ax, s, o, r, l in zip(axs, samples, outs, raws, losses):
+        s[0].show(ctx=ax, **kwargs)
+        ax.set_title(f'{o[0]}/{s[1]} / {l.item():.2f} / {r.max().item():.2f}')
+    return axs
 
 # %% ../../nbs/03_data.core.ipynb #d7e618af
 def ImageTupleBlock(seq_len:int=20, mode:str='first'):

@@ -1,0 +1,149 @@
+"The demo page as a person meets it: `videocls-demo` serving on 127.0.0.1, a real clip sent through gradio_client and through headless Chromium"
+import json, os, shutil, socket, subprocess, sys, time, urllib.request
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+BIN = Path(sys.executable).parent
+CHROMIUM, CHROMEDRIVER = Path('/usr/bin/chromium'), Path('/usr/bin/chromedriver')
+QUIET = {'GRADIO_ANALYTICS_ENABLED': 'False', 'HF_HUB_DISABLE_TELEMETRY': '1'}   # no telemetry, no version check
+SCREENSHOT = os.environ.get('VIDEOCLS_DEMO_SCREENSHOT')   # also copy the page's screenshot here (for nbs/images/demo_page.png)
+
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory):
+    "A tiny clip-store learner exported to `learner.pkl`, the videos it learned from (the page's examples) and a new clip"
+    from fastai.torch_core import set_seed
+    import fastai.callback.schedule  # Learner.fit_one_cycle
+    from videocls.testing import make_ucf101_tree, write_clip
+    from videocls.data.store import make_store
+    from videocls.data.core import get_action_dataloaders
+    from videocls.train import video_learner
+    tmp = tmp_path_factory.mktemp('demo')
+    make_ucf101_tree(tmp/'videos', classes=('ApplyEyeMakeup', 'Basketball', 'Biking'), groups=(1, 2, 3), clips_per_group=2,
+                     n_frames=12, size=(64, 48))
+    store = make_store(tmp/'videos', tmp/'store', min_size=24, n_workers=1, progress=False)
+    set_seed(0)   # before the loaders: each draws its own random generator when made
+    dls = get_action_dataloaders(store, bs=4, image_size=32, seq_len=4, mode='uniform',
+                                 val_idxs=[i for i, c in enumerate(store.clips) if c.group == 3], num_workers=0)
+    learn = video_learner(dls, 'simple', arch='test_resnet', precision='fp32')
+    with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(3, 1e-2)
+    learn.clip_frames = 12   # as `train_videos` sets it: the page's three clips of a 40-frame video cover three windows
+    learn.export(tmp/'learner.pkl')
+    video = write_clip(tmp/'new/v_Basketball_g09_c01.avi', n_frames=40, size=(64, 48), color=(40, 160, 60))
+    return tmp, tmp/'learner.pkl', video
+
+def _free_port()->int:
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+@pytest.fixture(scope='module')
+def server(trained):
+    "`videocls-demo learner.pkl --examples videos --port P` in its own process group; its URL once the page answers"
+    tmp, pkl, _ = trained
+    port, log = _free_port(), open(tmp/'server.log', 'w+')
+    env = {**os.environ, **QUIET, 'GRADIO_TEMP_DIR': str(tmp/'gradio'), 'CUDA_VISIBLE_DEVICES': ''}
+    p = subprocess.Popen([str(BIN/'videocls-demo'), str(pkl), '--examples', str(tmp/'videos'), '--port', str(port)],
+                         stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    url, deadline = f'http://127.0.0.1:{port}', time.monotonic() + 90
+    try:
+        while True:
+            try:
+                urllib.request.urlopen(url + '/', timeout=5).read()
+                break
+            except OSError:
+                log.seek(0)
+                if p.poll() is not None: pytest.fail(f'videocls-demo ended with status {p.returncode}:\n{log.read()}')
+                if time.monotonic() > deadline: pytest.fail(f'videocls-demo did not answer on {url} within 90 s:\n{log.read()}')
+                time.sleep(0.5)
+        yield url
+    finally:
+        p.terminate()
+        try: p.wait(15)
+        except subprocess.TimeoutExpired: p.kill(); p.wait(15)
+        log.close()
+
+def _reference(pkl, video):
+    "`predict_video`'s answer for `video`, with the learner loaded as the page loads it"
+    from videocls.cli import load_video_learner
+    from videocls.inference import predict_video
+    return predict_video(load_video_learner(pkl), video, n_clips=3, k=5)
+
+@pytest.mark.timeout(120)
+def test_client_gets_predict_videos_answer(server, trained, tmp_path):
+    "The page's API (`/classify`) through gradio_client: the same top classes and probabilities as `predict_video`"
+    from gradio_client import Client, handle_file
+    _, pkl, video = trained
+    client = Client(server, download_files=str(tmp_path/'downloads'), verbose=False, analytics_enabled=False)
+    try:
+        labels, frames, agreement = client.predict(handle_file(str(video)), api_name='/classify')
+        ref = _reference(pkl, video)
+        got = [(c['label'], c['confidence']) for c in labels['confidences']]
+        assert [l for l, _ in got] == [l for l, _ in ref], (got, ref)
+        assert max(abs(p - q) for (_, p), (_, q) in zip(got, ref)) < 1e-5, (got, ref)
+        assert labels['label'] == ref[0][0]
+        with Image.open(frames) as im: wh = im.size   # 3 clips of 4 frames of 32x24 (the store's), 2 px apart, 4x; 8 px between rows
+        assert wh == ((4 * 32 + 3 * 2) * 4, 3 * 96 + 2 * 8), wh
+        assert '| 2 | 14, 18, 21, 25 | Basketball |' in agreement, agreement   # the clips' windows (`learn.clip_frames` 12)
+        assert agreement.startswith('**') and f'pick **{ref[0][0]}**' in agreement, agreement
+        (tmp_path/'notes.avi').write_text('not a video')   # a bad file: the error names it and says what to do
+        with pytest.raises(Exception, match=r'notes\.avi: cannot be read as a video.*Pick another video file'):
+            client.predict(handle_file(str(tmp_path/'notes.avi')), api_name='/classify')
+    finally: client.close()
+
+def _chromium(profile:Path):
+    "Headless Chromium through /usr/bin/chromedriver, its network log on"
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = str(CHROMIUM)
+    for a in ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+              '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage', f'--user-data-dir={profile}',
+              '--window-size=1280,1200']:
+        opts.add_argument(a)
+    opts.set_capability('goog:loggingPrefs', {'performance': 'ALL'})
+    return webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=opts)
+
+@pytest.mark.timeout(120)
+@pytest.mark.skipif(not CHROMIUM.exists(), reason='/usr/bin/chromium is absent: apt-get install chromium chromium-driver')
+def test_page_in_chromium(server, trained, tmp_path):
+    "Upload a clip on the page in a real browser: the bars show `predict_video`'s classes and percentages; nothing is fetched from outside"
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+    _, pkl, video = trained
+    ref = _reference(pkl, video)
+    driver = _chromium(tmp_path/'profile')
+    try:
+        driver.set_page_load_timeout(60)
+        driver.get(server)
+        wait = WebDriverWait(driver, 60, poll_frequency=0.5)
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, '#video input[type=file]'))[0].send_keys(str(video))
+        wait.until(lambda d: '%' in d.find_element(By.ID, 'top').text and d.find_elements(By.CSS_SELECTOR, '#frames img'))
+        text = driver.find_element(By.ID, 'top').text.split('\n')
+        assert text[:2] == ['Top classes', ref[0][0]], text   # the label, the top class large
+        for label, p in ref:                                   # then each class with its percentage
+            assert label in text[2:] and text[text.index(label, 2) + 1] == f'{round(p * 100)}%', (text, ref)
+        assert f'pick {ref[0][0]}' in driver.find_element(By.ID, 'agreement').text
+        time.sleep(1)   # let the gallery's images finish drawing
+        driver.save_screenshot(str(tmp_path/'demo_page.png'))
+        if SCREENSHOT: shutil.copy(tmp_path/'demo_page.png', SCREENSHOT)
+        assert (tmp_path/'demo_page.png').stat().st_size > 10_000
+        msgs = [json.loads(e['message'])['message'] for e in driver.get_log('performance')]
+        urls = {m['params']['request']['url'] for m in msgs if m['method'] == 'Network.requestWillBeSent'}
+        web = {u for u in urls if u.split(':')[0] in ('http', 'https', 'ws', 'wss')}   # not chrome:// (the browser's own pages), data:, blob:
+        assert len(web) > 5 and all(u.split('//')[1].startswith(server.split('//')[1] + '/') for u in web), sorted(web)
+    finally: driver.quit()
+
+@pytest.mark.timeout(120)
+def test_core_imports_without_gradio(tmp_path):
+    "Without gradio, `videocls.all` imports, and the page and the command say what to install"
+    block = "import sys; sys.modules['gradio'] = None; "
+    r = subprocess.run([sys.executable, '-c', block + "import videocls.all, videocls.demo\n"
+                        "try: videocls.demo.demo_app(None)\nexcept ImportError as e: print(e)"],
+                       capture_output=True, text=True, timeout=100, env={**os.environ, **QUIET})
+    assert r.returncode == 0 and "install the demo extra: pip install -e '.[demo]'" in r.stdout, r.stderr
+    (tmp_path/'videocls-demo').write_text(block + "from videocls.demo import demo; sys.exit(demo())")   # what the console script runs
+    r = subprocess.run([sys.executable, str(tmp_path/'videocls-demo'), str(tmp_path/'l.pkl')], capture_output=True, text=True,
+                       timeout=100, env={**os.environ, **QUIET})
+    assert r.returncode == 1 and "error: the demo page needs gradio: install the demo extra" in r.stderr and 'Traceback' not in r.stderr, r.stderr
