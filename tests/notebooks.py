@@ -11,15 +11,17 @@ process. A notebook that runs past `--limit` seconds is killed, named, and count
 the whole CI run. The "Run All" pass executes every cell, flagged ones included, as a Jupyter user does (GPU cells check
 for a GPU and say so when there is none).
 """
-import argparse, os, subprocess, sys, tempfile, time
+import argparse, os, shutil, subprocess, sys, tempfile, time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 BIN = Path(sys.executable).parent  # nbdev-test and jupyter beside the Python that runs this
 
-def commands(nb:Path, out:str)->dict:
-    return {'nbdev': [str(BIN/'nbdev-test'), str(nb)],
-            'run-all': [str(BIN/'jupyter'), 'nbconvert', '--execute', '--to', 'notebook', '--output-dir', out,
+def tool(name:str)->str: return str(BIN/name) if (BIN/name).exists() else shutil.which(name) or name
+
+def commands(nb:Path, out:str, flags:str='')->dict:
+    return {'nbdev': [tool('nbdev-test'), str(nb)] + (['--flags', flags] if flags else []),
+            'run-all': [tool('jupyter'), 'nbconvert', '--execute', '--to', 'notebook', '--output-dir', out,
                         '--ExecutePreprocessor.timeout=-1', str(nb)]}
 
 def run_one(cmd:list, limit:float)->tuple:
@@ -41,14 +43,17 @@ def main():
     ap.add_argument('--only', choices=['nbdev', 'run-all'], help='run one pass only')
     ap.add_argument('--limit', type=float, default=900, help='seconds a notebook may take in one pass')
     ap.add_argument('--jobs', type=int, default=2, help='notebooks at a time')
+    ap.add_argument('--flags', default='', help="nbdev-test's --flags: flagged cells to run too, e.g. 'cuda' on a GPU")
+    ap.add_argument('--skip', nargs='*', default=[], help='notebook names to leave out (the GPU lane: those needing what it lacks)')
     a = ap.parse_args()
     nbs = [Path(o) for o in a.notebooks] or sorted(Path(__file__).parent.parent.glob('nbs/*.ipynb'))
+    nbs = [nb for nb in nbs if nb.name not in a.skip and nb.stem not in a.skip]
     out = tempfile.mkdtemp()
     failed, t_all = [], time.monotonic()
     for kind in [a.only] if a.only else ['nbdev', 'run-all']:
         t0 = time.monotonic()
         with ThreadPoolExecutor(a.jobs) as ex:
-            futs = {nb: ex.submit(run_one, commands(nb, out)[kind], a.limit) for nb in nbs}
+            futs = {nb: ex.submit(run_one, commands(nb, out, a.flags)[kind], a.limit) for nb in nbs}
             for nb, f in futs.items():
                 status, secs, tail = f.result()
                 print(f'{kind:>8} {secs:6.0f} s  {status:<24} {nb.name}', flush=True)

@@ -7,6 +7,7 @@ import matplotlib.pyplot as plt
 
 from fastai.learner import load_learner
 from fastai.interpret import ClassificationInterpretation
+from videocls.inference import ClipInterpretation
 from fastai.torch_core import set_seed
 import fastai.callback.schedule  # Learner.fit_one_cycle
 from videocls.testing import make_ucf101_tree, write_clip
@@ -27,7 +28,7 @@ def exported(tmp_path_factory):
                                  val_idxs=[i for i, c in enumerate(store.clips) if c.group == 3], num_workers=0)
     learn = video_learner(dls, 'simple', arch='test_resnet', precision='fp32')
     with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(3, 1e-2)
-    interp = ClassificationInterpretation.from_learner(learn)   # fastai's default: the validation set, before export
+    interp = ClipInterpretation.from_learner(learn)   # fastai's default: the validation set, before export
     learn.export(tmp/'learner.pkl')
     videos = [write_clip(tmp/f'new/v_{c}_g09_c01.avi', n_frames=n, size=(64, 48), color=col)
               for c, n, col in [('Basketball', 40, (40, 160, 60)), ('ApplyEyeMakeup', 12, (200, 60, 40))]]
@@ -82,9 +83,9 @@ def test_bad_videos_are_named(exported, tmp_path):
 def _clip_axes(): return [a for a in plt.gcf().axes if a.get_images()]
 
 def test_interpretation(exported):
-    "`ClassificationInterpretation`: `plot_top_losses` draws clips titled prediction/actual/loss/probability, largest loss first"
+    "`ClipInterpretation` (fastai's `ClassificationInterpretation` with clips kept whole): `plot_top_losses` draws clips titled prediction/actual/loss/probability, largest loss first"
     learn, store, _, default = exported
-    for interp, n in [(default, 4), (ClassificationInterpretation.from_learner(learn, dl=learn.dls.test_dl(store.clips, with_labels=True)), 5)]:
+    for interp, n in [(default, 4), (ClipInterpretation.from_learner(learn, dl=learn.dls.test_dl(store.clips, with_labels=True)), 5)]:
         plt.close('all')
         interp.plot_top_losses(n)
         axes = _clip_axes()
