@@ -10,7 +10,9 @@ work=$(mktemp -d); git clone -q . "$work/videocls"
 { echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"; echo "commit: $(git rev-parse HEAD)"; echo "machine: $(nproc) CPUs, $(python3 --version)"
   echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"; echo "command: $main_cmd"; } | tee "$out/env.txt"
 t0=$(date +%s)
-(cd "$work/videocls" && bash -c "$main_cmd") 2>&1 | grep -v -e '^WARNING: Location' -e 'Epoch [0-9]' > "$out/output.txt"
+(cd "$work/videocls" && bash -c "$main_cmd") > "$work/output.txt" 2>&1
+# pip's output cut to its last line; then everything videocls printed
+awk '/^videocls-run\/data\/videos ->/ {on=1} on || /^Successfully installed/' "$work/output.txt" > "$out/output.txt"
 echo "wall: $(( $(date +%s) - t0 )) s, install included" | tee -a "$out/env.txt"
 cp "$work/videocls/videocls-run/metrics.json" "$out/"
 ls "$work/videocls/videocls-run" > "$out/files.txt"
