@@ -118,6 +118,23 @@ def test_weights_fine_tune_and_lr_find(tmp_path, videos):
     assert f"lr_find: {m['lr']:.2e} (the valley of the loss curve), training with it" in r.stdout, r.stdout
     assert 0 < m['lr'] < 1 and len(m['history']) == 1, m   # fine_tune's last fit: the epoch of the whole model
     assert sorted(p.name for p in (tmp_path/'o').iterdir()) == ['metrics.json', 'simple-confusion.png', 'simple-results.png', 'simple.pkl']
+    # fastai's own verbs on this videocls-train export (issue 22): predict a video file, get_preds on test_dl, top losses
+    import matplotlib; matplotlib.use('Agg')
+    from fastai.learner import load_learner
+    from videocls.data.store import ClipStore
+    from videocls.inference import predict_video, ClipInterpretation
+    learn = load_learner(tmp_path/'o/simple.pkl')
+    video = sorted(videos.rglob('*.avi'))[0]
+    label, idx, probs = learn.predict(video)
+    assert label == learn.dls.vocab[idx] and abs(float(probs.sum()) - 1) < 1e-5
+    top = dict(predict_video(learn, video, n_clips=1, k=len(learn.dls.vocab)))   # 8 frames, as a training clip: the same clip
+    assert all(abs(top[str(c)] - float(p)) < 1e-5 for c, p in zip(learn.dls.vocab, probs)), (top, probs)
+    clips = ClipStore(videos.parent/'videos-store').clips
+    preds, _ = learn.get_preds(dl=learn.dls.test_dl([video, *clips[:3]]))
+    assert preds.shape == (4, len(learn.dls.vocab)) and torch.allclose(preds[0], probs, atol=1e-5)
+    interp = ClipInterpretation.from_learner(learn, dl=learn.dls.test_dl(clips, with_labels=True))
+    interp.plot_top_losses(3)
+    assert interp.confusion_matrix().sum() == len(clips)
 
 def test_trained_model_is_saved_before_evaluation(tmp_path, videos, monkeypatch):
     "An evaluation that fails (here made to fail) loses nothing: the learner was exported first, and loads"
