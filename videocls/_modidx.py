@@ -481,6 +481,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                 'videocls.train.auto_precision': ('train.html#auto_precision', 'videocls/train.py'),
                                 'videocls.train.check_models': ('train.html#check_models', 'videocls/train.py'),
                                 'videocls.train.check_split': ('train.html#check_split', 'videocls/train.py'),
+                                'videocls.train.check_split_args': ('train.html#check_split_args', 'videocls/train.py'),
                                 'videocls.train.check_train_args': ('train.html#check_train_args', 'videocls/train.py'),
                                 'videocls.train.format_summary': ('train.html#format_summary', 'videocls/train.py'),
                                 'videocls.train.pair_accuracy': ('train.html#pair_accuracy', 'videocls/train.py'),

@@ -36,8 +36,8 @@ from .evaluate import video_accuracy
 from .distributed import ClipDistributed, distributed_state, gather_object, single_process
 
 # %% auto #0
-__all__ = ['VideoAdamW', 'auto_precision', 'video_learner', 'train_step_rate', 'pick_bs', 'BadArgument', 'check_models',
-           'check_train_args', 'video_splitter', 'check_split', 'per_class_accuracy', 'pair_accuracy',
+__all__ = ['VideoAdamW', 'auto_precision', 'video_learner', 'train_step_rate', 'pick_bs', 'BadArgument', 'check_split_args',
+           'check_models', 'check_train_args', 'video_splitter', 'check_split', 'per_class_accuracy', 'pair_accuracy',
            'train_video_model', 'format_summary', 'train_videos']
 
 # %% ../nbs/50_train.ipynb #b98547b4
@@ -144,6 +144,16 @@ def _positive(name:str, v, cli:str, minimum=1):
     if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < minimum:
         raise BadArgument(f'{name}={v!r}: pass a whole number of at least {minimum} ({cli})')
 
+def check_split_args(fold:int=None, valid_groups=None, valid_pct:float=None):
+    "Check the split's arguments (see `video_splitter`): a `BadArgument` naming the value and what to pass"
+    if fold is not None and fold not in UCF101_FOLD_GROUPS:
+        raise BadArgument(f'fold {fold!r}: UCF101 has official folds 1, 2 and 3; pass one of them (--fold), or valid_pct / valid_groups')
+    if sum(o is not None for o in (fold, valid_groups, valid_pct)) > 1:
+        raise BadArgument(f'fold={fold}, valid_groups={valid_groups} and valid_pct={valid_pct}: pass only one of them')
+    if valid_groups is not None and (not len(valid_groups) or not all(isinstance(g, (int, np.integer)) and g >= 1 for g in valid_groups)):
+        raise BadArgument(f'valid_groups={valid_groups!r}: pass group numbers (1 or more), e.g. [3, 7] (--valid-groups 3,7)')
+    if valid_pct is not None and not 0 < valid_pct < 1: raise BadArgument(f'valid_pct must be between 0 and 1 (e.g. 0.2), not {valid_pct}')
+
 def check_models(models,              # model names
                  arch='resnet18',     # encoder of the CNN models
                  pretrained:bool=False, # start from the encoder weights in `weights`
@@ -190,13 +200,7 @@ def check_train_args(data=None, models=('simple', 'rnn'), epochs:int=5, lr:float
     if test_crops not in (1, 3): raise BadArgument(f'test_crops={test_crops!r}: pass 1 (centre) or 3 (start, centre, end) (--test-crops)')
     if precision not in ('auto', 'bf16', 'fp16', 'fp32'): raise BadArgument(f"precision={precision!r}: pick auto, bf16, fp16 or fp32 (--precision)")
     if not 0 <= label_smoothing < 1: raise BadArgument(f'label_smoothing={label_smoothing!r}: pass a value from 0 (none) to below 1, e.g. 0.1')
-    if fold is not None and fold not in UCF101_FOLD_GROUPS:
-        raise BadArgument(f'fold {fold!r}: UCF101 has official folds 1, 2 and 3; pass one of them (--fold), or --valid-pct / --valid-groups')
-    if sum(o is not None for o in (fold, valid_groups, valid_pct)) > 1:
-        raise BadArgument(f'fold={fold}, valid_groups={valid_groups} and valid_pct={valid_pct}: pass only one of them')
-    if valid_groups is not None and (not len(valid_groups) or not all(isinstance(g, (int, np.integer)) and g >= 1 for g in valid_groups)):
-        raise BadArgument(f'valid_groups={valid_groups!r}: pass group numbers (1 or more), e.g. [3, 7] (--valid-groups 3,7)')
-    if valid_pct is not None and not 0 < valid_pct < 1: raise BadArgument(f'valid_pct must be between 0 and 1 (e.g. 0.2), not {valid_pct}')
+    check_split_args(fold, valid_groups, valid_pct)
     if isinstance(augment, dict):
         try: ClipBatchTfm(image_size, **augment)
         except TypeError as e: raise BadArgument(f'augment={augment!r}: {e}; pass True, False or ClipBatchTfm arguments, e.g. {AUGMENT}') from None
@@ -211,17 +215,13 @@ def video_splitter(files,                # clips (their names carry the group: `
                    seed:int=42,          # seed of the random draws
                   )->tuple:
     "`(splitter, description)`: a group-wise fastai splitter for `files` (see above) and what it does, in words"
-    if fold is not None and fold not in UCF101_FOLD_GROUPS:
-        raise BadArgument(f'fold {fold!r}: UCF101 has official folds 1, 2 and 3; pass one of them, or valid_pct / valid_groups')
-    if sum(o is not None for o in (fold, valid_groups, valid_pct)) > 1:
-        raise BadArgument(f'fold={fold}, valid_groups={valid_groups} and valid_pct={valid_pct}: pass only one of them')
+    check_split_args(fold, valid_groups, valid_pct)
     groups = [ucf101_group(f) for f in files]
     no_groups = None in groups
     if valid_groups is not None:
         valid_groups = sorted(int(g) for g in valid_groups)
         return GroupSplitter(valid_groups), f'groups {valid_groups} in validation'
     if valid_pct is not None:
-        if not 0 < valid_pct < 1: raise BadArgument(f'valid_pct must be between 0 and 1 (e.g. 0.2), not {valid_pct}')
         if no_groups: return RandomSplitter(valid_pct, seed=seed), f'a random {valid_pct:.0%} of the clips (names carry no group)'
         gs = sorted(set(groups))
         vg = sorted(random.Random(seed).sample(gs, max(1, round(len(gs) * valid_pct))))
