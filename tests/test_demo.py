@@ -11,23 +11,11 @@ QUIET = {'GRADIO_ANALYTICS_ENABLED': 'False', 'HF_HUB_DISABLE_TELEMETRY': '1'}  
 SCREENSHOT = os.environ.get('VIDEOCLS_DEMO_SCREENSHOT')   # also copy the page's screenshot here (for nbs/images/demo_page.png)
 
 @pytest.fixture(scope='module')
-def trained(tmp_path_factory):
+def trained(tmp_path_factory, tiny_store_learner):
     "A tiny clip-store learner exported to `learner.pkl`, the videos it learned from (the page's examples) and a new clip"
-    from fastai.torch_core import set_seed
-    import fastai.callback.schedule  # Learner.fit_one_cycle
-    from videocls.testing import make_ucf101_tree, write_clip
-    from videocls.data.store import make_store
-    from videocls.data.core import get_action_dataloaders
-    from videocls.train import video_learner
+    from videocls.testing import write_clip
     tmp = tmp_path_factory.mktemp('demo')
-    make_ucf101_tree(tmp/'videos', classes=('ApplyEyeMakeup', 'Basketball', 'Biking'), groups=(1, 2, 3), clips_per_group=2,
-                     n_frames=12, size=(64, 48))
-    store = make_store(tmp/'videos', tmp/'store', min_size=24, n_workers=1, progress=False)
-    set_seed(0)   # before the loaders: each draws its own random generator when made
-    dls = get_action_dataloaders(store, bs=4, image_size=32, seq_len=4, mode='uniform',
-                                 val_idxs=[i for i, c in enumerate(store.clips) if c.group == 3], num_workers=0)
-    learn = video_learner(dls, 'simple', arch='test_resnet', precision='fp32')
-    with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(3, 1e-2)
+    learn, _ = tiny_store_learner(tmp, classes=('ApplyEyeMakeup', 'Basketball', 'Biking'))
     learn.clip_frames = 12   # as `train_videos` sets it: the page's three clips of a 40-frame video cover three windows
     learn.export(tmp/'learner.pkl')
     video = write_clip(tmp/'new/v_Basketball_g09_c01.avi', n_frames=40, size=(64, 48), color=(40, 160, 60))

@@ -6,28 +6,17 @@ import matplotlib; matplotlib.use('Agg')
 import matplotlib.pyplot as plt
 
 from fastai.learner import load_learner
-from fastai.interpret import ClassificationInterpretation
 from videocls.inference import ClipInterpretation
-from fastai.torch_core import set_seed
-import fastai.callback.schedule  # Learner.fit_one_cycle
-from videocls.testing import make_ucf101_tree, write_clip
-from videocls.data.store import make_store, MemoryClip
-from videocls.data.core import get_action_dataloaders
+from videocls.testing import write_clip
+from videocls.data.store import MemoryClip
 from videocls.evaluate import predict_clips
-from videocls.train import video_learner
 from videocls.inference import predict_video, video_clip_probs
 
 @pytest.fixture(scope='module')
-def exported(tmp_path_factory):
+def exported(tmp_path_factory, tiny_store_learner):
     "A tiny clip-store learner ('uniform', 4 frames of 32x32), exported and loaded back; its store; new videos"
     tmp = tmp_path_factory.mktemp('inference')
-    make_ucf101_tree(tmp/'videos', groups=(1, 2, 3), clips_per_group=2, n_frames=12, size=(64, 48))
-    store = make_store(tmp/'videos', tmp/'store', min_size=24, n_workers=1, progress=False)
-    set_seed(0)   # before the loaders: each draws its own random generator when made
-    dls = get_action_dataloaders(store, bs=4, image_size=32, seq_len=4, mode='uniform',
-                                 val_idxs=[i for i, c in enumerate(store.clips) if c.group == 3], num_workers=0)
-    learn = video_learner(dls, 'simple', arch='test_resnet', precision='fp32')
-    with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(3, 1e-2)
+    learn, store = tiny_store_learner(tmp)
     interp = ClipInterpretation.from_learner(learn)   # fastai's default: the validation set, before export
     learn.export(tmp/'learner.pkl')
     videos = [write_clip(tmp/f'new/v_{c}_g09_c01.avi', n_frames=n, size=(64, 48), color=col)

@@ -10,9 +10,8 @@ from pathlib import Path
 import numpy as np
 from fastcore.script import call_parse, CliError
 from fastai.learner import Learner
-from fastai.data.transforms import get_files
 
-from .data.frames import VIDEO_EXTS
+from .data.frames import VIDEO_EXTS, list_videos
 from .evaluate import clip_sampler
 from .inference import video_clip_probs
 
@@ -86,7 +85,7 @@ def _examples(examples)->list:
     if isinstance(examples, (str, Path)):
         folder = Path(examples)
         if not folder.is_dir(): raise FileNotFoundError(f'{folder}: no such folder of example videos')
-        files = sorted(get_files(folder, extensions=list(VIDEO_EXTS)))[:24]
+        files = list_videos(folder)[0][:24]
         if not files: raise ValueError(f'{folder}: holds no videos ({", ".join(VIDEO_EXTS)}); give a folder with some')
         return [str(f) for f in files]
     return [str(f) for f in examples]
