@@ -26,8 +26,10 @@ from clip_pipeline import ROOT, load_seed, clip_jobs, listing, decode_rgb as dec
 sp = load_seed(os.environ.get('SEED', ROOT/'bench/seed_pipeline.py'))
 from videocls.data.frames import decode_video, jpeg_frames, run_isolated
 from videocls.data.store import build_store, ClipStore, store_clip, write_clip_file, read_clip_header
-from videocls.data.core import get_action_dataloaders, ClipDataLoader, sample_frames
-from videocls.train import video_learner, train_step_rate
+from videocls.data.core import get_action_dataloaders
+from videocls.data.clip import sample_frames
+from videocls.learner import video_learner
+from videocls.speed import train_step_rate
 OUT = Path(os.environ.get('OUT', '/tmp/out')); OUT.mkdir(parents=True, exist_ok=True)
 R = []
 def emit(**kw):
@@ -121,7 +123,8 @@ for size, t, bs in ((64, 5, B1), (112, 16, B2))[:int(os.environ.get('NSIZES', 2)
         dls = get_action_dataloaders(clips, bs=bs, image_size=size, seq_len=t, val_idxs=vidx, mode='uniform', num_workers=nw, device=dev)
         dl = dls.train
         for chunk in (None, 16):
-            dl.chunk_size, dl._workers, dl._primed = chunk, None, None
+            dl.chunk_size = chunk
+            dl.stop_workers()  # the next epoch starts workers with this chunk size
             epoch_iter(dl, True)
             def full():
                 n = epoch_iter(dl, True)
@@ -130,16 +133,16 @@ for size, t, bs in ((64, 5, B1), (112, 16, B2))[:int(os.environ.get('NSIZES', 2)
             for k in range(2):
                 el, n = timed(full)
                 emit(part='loader', what='ClipDataLoader (ring)', size=size, t=t, nw=nw, bs=bs, chunk=chunk or 'default', k=k,
-                     pinned=dl._ring.pinned, slots=len(dl._ring.copied), clips_per_s=n / el)
+                     pinned=dl.ring.pinned, slots=dl.ring.n_slots, clips_per_s=n / el)
         del dls, dl; gc.collect()
 # epochs: fixed cost per epoch from two epoch lengths; where the main process spends an epoch
 NWS = [int(o) for o in os.environ.get('NWS', str(W)).split(',')]
 NICES = [int(o) for o in os.environ.get('NICES', '0').split(',')]
 for rep, nw, nice in [(max(1, REP // 4), W, NICES[0])] + [(REP, nw, nice) for nw in NWS for nice in NICES]:
-    ClipDataLoader.worker_nice = nice
     if 'epoch' not in PARTS: break
     c2, v2 = listing(store.clips, rep)
-    dls = get_action_dataloaders(c2, bs=B1, image_size=64, seq_len=5, val_idxs=v2, mode='uniform', num_workers=nw, device=dev)
+    dls = get_action_dataloaders(c2, bs=B1, image_size=64, seq_len=5, val_idxs=v2, mode='uniform', num_workers=nw, device=dev,
+                                 worker_nice=nice)
     learn = video_learner(dls, 'simple', arch='torchvision.resnet34')
     with learn.no_bar(), learn.no_logging():
         learn.fit(1, 1e-3)

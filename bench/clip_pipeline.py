@@ -46,7 +46,8 @@ from videocls.data.store import build_store, ClipStore
 from videocls.data.ucf101 import ucf101_group
 from videocls.data.core import get_action_dataloaders
 from videocls.models import create_video_model
-from videocls.train import video_learner, train_step_rate, pick_bs
+from videocls.learner import video_learner
+from videocls.speed import train_step_rate, pick_bs
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS, T0 = [], time.time()

@@ -49,7 +49,7 @@ from fastcore.script import call_parse
 from fastai.torch_core import TensorImage
 
 from videocls.models import create_video_model
-from videocls.data.core import ImageTuple
+from videocls.data.clip import ImageTuple
 
 HERE = Path(__file__).resolve().parent
 N_OUT = 101

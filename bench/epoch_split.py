@@ -12,15 +12,16 @@ Parts (`PARTS`):
 - ceiling: the model's compute-only rate (`train_step_rate`), then the same `Learner` fed with four real batches that
   already sit on the GPU (cycled), and the fraction of that epoch's time the GPU spends running kernels (torch's
   profiler): what fastai's loop costs without any loader;
-- ab: epochs with each of `VARIANTS`, in turns (three rounds of one untimed and two timed epochs): `inline` is
-  `ClipDataLoader` as it is; `thread` makes the batches ahead in a thread (joined, copied and transformed there on a
-  side stream; the design FFCV's loader uses), which was measured here and not kept; `resv2`/`resv4` keep the
-  workers off the first 2/4 CPUs; `idle` runs them as SCHED_IDLE; `nw12` uses 12 workers instead of 16;
-  `chunk16`/`chunk64`/`chunk128` set the workers' chunks of clips (`inline`: the loader's default).
+- ab: epochs with each of `VARIANTS`, in turns (three rounds of one untimed and two timed epochs), each through the
+  loader's public arguments: `inline` is `ClipDataLoader` as it is; `resv2`/`resv4` keep the workers off the first
+  2/4 CPUs and `idle` runs them as SCHED_IDLE (`worker_init`); `nw12` uses 12 workers instead of 16;
+  `chunk16`/`chunk64`/`chunk128` set the workers' chunks of clips (`chunk_size`; `inline`: the loader's default).
+  The `thread` variant of `parts_thread.jsonl` (batches made ahead in a thread, FFCV's design; not kept) subclassed
+  the loader's internals and was removed with the renovation of issue 20: it is in this script at commit 7e10351.
 
 Diagnosis, not the bench: `bench/clip_pipeline.py` is the side-by-side table with the seed.
 """
-import gc, json, os, platform, queue, sys, threading, time, warnings
+import gc, json, os, platform, sys, time, warnings
 from functools import partial
 from pathlib import Path
 warnings.filterwarnings('ignore')
@@ -30,10 +31,10 @@ from fastai.data.core import DataLoaders
 from fastai.callback.core import Callback
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from clip_pipeline import ROOT, load_seed, clip_jobs, listing
-import videocls.data.core as core
 from videocls.data.store import build_store, ClipStore
-from videocls.data.core import get_action_dataloaders, ClipDataLoader
-from videocls.train import video_learner, train_step_rate
+from videocls.data.core import get_action_dataloaders
+from videocls.learner import video_learner
+from videocls.speed import train_step_rate
 
 OUT = Path(os.environ.get('OUT', '/tmp/out')); OUT.mkdir(parents=True, exist_ok=True)
 def emit(**kw):
@@ -59,56 +60,19 @@ class Cached:
     def __len__(self): return self.n
     def __iter__(self): return (self.batches[i % len(self.batches)] for i in range(self.n))
 
-class ThreadedClipDataLoader(ClipDataLoader):
-    "The variant not kept: batches made up to 2 ahead in a thread, on a side CUDA stream the main stream waits for"
-    def __iter__(self):
-        if self.fake_l.num_workers == 0 or self.n == 0 or dev != 'cuda':
-            yield from super().__iter__(); return
-        self.randomize(); self.before_iter()
-        it, plan = self._primed or self._start()
-        self._primed = None
-        batches, side, ready, stop = ([next(it) for _ in range(k)] for k in plan), torch.cuda.Stream(), queue.Queue(2), threading.Event()
-        def work():
-            try:
-                with torch.cuda.stream(side):
-                    for parts in batches:
-                        b, done = self._batch(parts), torch.cuda.Event()
-                        done.record(side)
-                        ready.put((b, done))
-                        if stop.is_set(): return
-                ready.put(None)
-            except BaseException as e: ready.put(e)
-        worker = threading.Thread(target=work, daemon=True); worker.start()
-        try:
-            while (o := ready.get()) is not None:
-                if isinstance(o, BaseException): raise o
-                b, done = o
-                main = torch.cuda.current_stream()
-                main.wait_event(done); core._record_stream(b, main)
-                yield b
-        finally:
-            stop.set()
-            while worker.is_alive():
-                try: ready.get(timeout=0.05)
-                except queue.Empty: pass
-        self._primed = self._start(); self.after_iter()
-
-init_worker = core._init_worker
-def placed_worker(worker_id, nice=0, reserve=0, idle=False):
-    init_worker(worker_id, nice)
+def placed(worker_id, reserve=0, idle=False):
+    "A worker's placement (the loader's `worker_init`): off the first `reserve` CPUs, or at SCHED_IDLE"
     if reserve: os.sched_setaffinity(0, set(range(reserve, os.cpu_count())))
     if idle: os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
 
-VARIANTS = {'inline': {}, 'thread': dict(cls=ThreadedClipDataLoader), 'resv2': dict(reserve=2), 'resv4': dict(reserve=4),
-            'idle': dict(idle=True), 'nw12': dict(nw=12), 'nw12resv4': dict(nw=12, reserve=4),
-            'chunk16': dict(chunk=16), 'chunk64': dict(chunk=64), 'chunk128': dict(chunk=128)}
+VARIANTS = {'inline': {}, 'resv2': dict(reserve=2), 'resv4': dict(reserve=4), 'idle': dict(idle=True), 'nw12': dict(nw=12),
+            'nw12resv4': dict(nw=12, reserve=4), 'chunk16': dict(chunk=16), 'chunk64': dict(chunk=64), 'chunk128': dict(chunk=128)}
 
-def configure(dl, cls=ClipDataLoader, reserve=0, idle=False, nw=None, chunk=None):
-    "Restart `dl`'s workers placed as asked, as class `cls`, with chunks of `chunk` clips (None: the default)"
-    if dl._workers is not None: core._stop_workers(dl._workers)
-    dl._workers, dl._primed, dl.__class__, dl.chunk_size = None, None, cls, chunk
-    dl.fake_l.num_workers = nw or W
-    core._init_worker = partial(placed_worker, reserve=reserve, idle=idle)  # this script's experiment: how workers are placed
+def variant_dls(c, v, size, t, bs, reserve=0, idle=False, nw=None, chunk=None):
+    "The loaders of one variant, through the public API: workers placed as asked, `nw` of them, chunks of `chunk` clips"
+    init = partial(placed, reserve=reserve, idle=idle) if reserve or idle else None
+    return get_action_dataloaders(c, bs=bs, image_size=size, seq_len=t, val_idxs=v, mode='uniform', num_workers=nw or W,
+                                  device=dev, chunk_size=chunk, worker_init=init)
 
 def epoch(learn, split, n, **kw):
     sync(); t, ct = time.perf_counter(), time.thread_time()
@@ -138,7 +102,7 @@ store = ClipStore(work/'store')
 PARTS = os.environ.get('PARTS', 'ceiling,ab').split(',')
 CONFIGS = [tuple(int(v) for v in c.split(',')) for c in os.environ.get('CONFIGS', '64,5,256,24;64,5,32,6;112,16,64,6').split(';')]
 if small: CONFIGS = [(32, 4, 8, 2)]
-names = os.environ.get('VARIANTS', 'inline,thread').split(',')
+names = os.environ.get('VARIANTS', 'inline,chunk16').split(',')
 emit(what='env', device=torch.cuda.get_device_name() if dev == 'cuda' else 'cpu', cpus=os.cpu_count(), workers=W, torch=torch.__version__, kernel=platform.release())
 for size, t, bs, rep in CONFIGS:
     c, v = listing(store.clips, rep, min(20, NV // NC - 1))  # validation: groups 21-25, or the last of fewer clips
@@ -159,12 +123,11 @@ for size, t, bs, rep in CONFIGS:
         if 'ab' in PARTS:
             for rnd in range(3):
                 for name in names:
-                    configure(dls.train, **VARIANTS[name]); configure(dls.valid, **VARIANTS[name])
+                    learn.dls = variant_dls(c, v, size, t, bs, **VARIANTS[name])
                     learn.fit(1, 1e-3)
                     for k in range(2): epoch(learn, split, n, **cfg, what=name, rnd=rnd, k=k)
             if dev == 'cuda': emit(**cfg, what=names[-1], gpu_busy_frac=gpu_busy(learn))
         compute = train_step_rate(learn.model, bs, t, size)
         emit(**cfg, what='compute again', clips_per_s=compute, ms_per_batch=bs / compute * 1000)
-    configure(dls.train); configure(dls.valid)
     del learn, dls; gc.collect()
     if dev == 'cuda': torch.cuda.empty_cache()

@@ -16,7 +16,6 @@ def trained(tmp_path_factory, tiny_store_learner):
     from videocls.testing import write_clip
     tmp = tmp_path_factory.mktemp('demo')
     learn, _ = tiny_store_learner(tmp, classes=('ApplyEyeMakeup', 'Basketball', 'Biking'))
-    learn.clip_frames = 12   # as `train_videos` sets it: the page's three clips of a 40-frame video cover three windows
     learn.export(tmp/'learner.pkl')
     video = write_clip(tmp/'new/v_Basketball_g09_c01.avi', n_frames=40, size=(64, 48), color=(40, 160, 60))
     return tmp, tmp/'learner.pkl', video
@@ -73,7 +72,7 @@ def test_client_gets_predict_videos_answer(server, trained, tmp_path):
         assert labels['label'] == ref[0][0]
         with Image.open(frames) as im: wh = im.size   # 3 clips of 4 frames of 32x24 (the store's), 2 px apart, 4x; 8 px between rows
         assert wh == ((4 * 32 + 3 * 2) * 4, 3 * 96 + 2 * 8), wh
-        assert '| 2 | 14, 18, 21, 25 | Basketball |' in agreement, agreement   # the clips' windows (`learn.clip_frames` 12)
+        assert '| 2 | 14, 18, 21, 25 | Basketball |' in agreement, agreement   # the clips' windows (the spec's `span`, 12)
         assert agreement.startswith('**') and f'pick **{ref[0][0]}**' in agreement, agreement
         (tmp_path/'notes.avi').write_text('not a video')   # a bad file: the error names it and says what to do
         with pytest.raises(Exception, match=r'notes\.avi: cannot be read as a video.*Pick another video file'):

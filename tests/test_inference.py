@@ -24,28 +24,26 @@ def exported(tmp_path_factory, tiny_store_learner):
     return load_learner(tmp/'learner.pkl'), store, videos, interp
 
 def test_predict_returns_label_index_probs(exported):
-    "`learn.predict(path)`: fastai's (label, index, probabilities), the same as `predict_video` with one clip (here they coincide)"
-    learn, _, videos, _ = exported
-    for v in videos:
+    "`learn.predict(path)`: fastai's (label, index, probabilities); for a video no longer than a training video, `predict_video` with one clip takes the same frames"
+    learn, _, (long, short), _ = exported
+    for v in (long, short):
         label, idx, probs = learn.predict(v)
         assert label == learn.dls.vocab[idx] and probs.shape == (2,) and abs(float(probs.sum()) - 1) < 1e-5
-        one = dict(predict_video(learn, v, n_clips=1))   # 'uniform', no `clip_frames`: the same frames
-        assert torch.allclose(probs, torch.tensor([one[c] for c in learn.dls.vocab]), atol=1e-5), (probs, one)
         assert torch.allclose(learn.predict(str(v))[2], probs, atol=1e-6)   # a str as well as a Path
+    one = dict(predict_video(learn, short, n_clips=1))
+    assert torch.allclose(learn.predict(short)[2], torch.tensor([one[c] for c in learn.dls.vocab]), atol=1e-5), one
 
-def test_predict_and_predict_video_past_clip_frames(exported):
-    "With `clip_frames` (as `train_videos` sets it) they coincide up to that length; past it `predict_video`'s one view is the start"
+def test_predict_and_predict_video_past_span(exported):
+    "The learner's `ClipSpec` carries the typical training length (`span`, 12 here): `predict_video`'s one view of a longer video covers its start"
     learn, _, (long, short), _ = exported
-    learn.clip_frames = 12
-    try:
-        views, probs = video_clip_probs(learn, short, n_clips=1)   # 12 frames: the whole video, as `learn.predict`
-        assert views[0].idxs == [0, 4, 7, 11]
-        assert torch.allclose(learn.predict(short)[2], probs[0], atol=1e-5)
-        views, probs = video_clip_probs(learn, long, n_clips=1)    # 40 frames: the first 12 only
-        assert views[0].idxs == [0, 4, 7, 11]
-        whole = predict_clips(learn, [MemoryClip.from_video(long, min_size=24)], 1, span=40)[0]   # frames 0, 13, 26, 39
-        assert torch.allclose(learn.predict(long)[2], whole, atol=1e-5)
-    finally: del learn.clip_frames
+    assert learn.dls.spec.span == 12   # from the data, through export and `load_learner`
+    views, probs = video_clip_probs(learn, short, n_clips=1)   # 12 frames: the whole video, as `learn.predict`
+    assert views[0].idxs == [0, 4, 7, 11]
+    assert torch.allclose(learn.predict(short)[2], probs[0], atol=1e-5)
+    views, probs = video_clip_probs(learn, long, n_clips=1)    # 40 frames: the first 12 only
+    assert views[0].idxs == [0, 4, 7, 11]
+    whole = predict_clips(learn, [MemoryClip.from_video(long, min_size=24)], 1, span=40)[0]   # frames 0, 13, 26, 39
+    assert torch.allclose(learn.predict(long)[2], whole, atol=1e-5)
 
 def test_test_dl_and_get_preds(exported):
     "`test_dl` takes video files (str or Path) and store clips, read here or in worker processes, and gives `predict`'s answers"

@@ -10,7 +10,9 @@ from fasttransform import Transform
 
 from videocls.data.synthetic import make_synthetic_videos
 from videocls.data.store import make_store
-from videocls.data.core import get_action_dataloaders, sample_frames, ClipBatchTfm, TensorClip
+from videocls.data.core import get_action_dataloaders
+from videocls.data.clip import sample_frames, TensorClip
+from videocls.data.augment import ClipBatchTfm
 from videocls.data.ucf101 import GroupSplitter
 
 DEVICE = torch.device('cuda' if torch.cuda.is_available() else 'cpu')

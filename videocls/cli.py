@@ -12,7 +12,11 @@ from fastcore.script import call_parse, CliError
 
 from .data.frames import make_frames_tree
 from .data.store import make_store
+from .data.ucf101 import ucf101_group
 from .models import video_model_names
+from .split import BadArgument
+from .data.core import clip_spec
+from .train import TrainRecipe as R  # the defaults of `train`: the library's own
 
 # %% auto #0
 __all__ = ['extract', 'train', 'load_video_learner', 'predict']
@@ -27,7 +31,6 @@ def _usage(msg):
 
 def _user_errors(f, *args, **kwargs):
     "Call `f`: a bad argument (`BadArgument`) ends the command with exit status 2, other errors bad input causes with 1"
-    from videocls.train import BadArgument
     if os.environ.get('VIDEOCLS_DEBUG'): return f(*args, **kwargs)
     try: return f(*args, **kwargs)
     except BadArgument as e: _usage(e)
@@ -38,7 +41,7 @@ def _user_errors(f, *args, **kwargs):
 def extract(src:str,            # a UCF101 .rar archive, a folder of videos `<Class>/<clip>.avi` (or, for a store, a frames tree)
             dest:str,           # the clip store to write (`DEST/manifest.json`, `DEST/<Class>/<clip>.clip`)
             frames:bool=False,  # write a frames tree instead (the seed's layout: `DEST/<Class>/<clip>/00000.jpg, ...`)
-            min_size:int=112,   # store: frames shrink by a whole factor to a short side of at least this
+            min_size:int=R.min_size, # store: frames shrink by a whole factor to a short side of at least this
             videos:str=None,    # where a .rar is extracted to (default: beside it, named after it)
             n_workers:int=None, # decoding processes (default: all CPUs)
             force:bool=False,   # redo clips already complete
@@ -50,35 +53,36 @@ def extract(src:str,            # a UCF101 .rar archive, a folder of videos `<Cl
         path = _user_errors(make_frames_tree, src, dest, videos=videos, n_workers=n_workers, force=force)
         print(f'frames tree: {path}')
     else:
-        store = _user_errors(make_store, src, dest, videos=videos, min_size=min_size, n_workers=n_workers, force=force)
+        store = _user_errors(make_store, src, dest, videos=videos, min_size=min_size, n_workers=n_workers, force=force,
+                             group_fn=ucf101_group)  # clips named v_<Class>_gNN_cMM: their group in the manifest
         print(f'clip store: {store}')
 
 # %% ../nbs/60_cli.ipynb #de6f7e00
 @call_parse(pos=['data'])
-def train(data:str=None,            # clip store, frames tree, folder of videos or UCF101 .rar (default: the built-in dataset)
-          models:str='simple,rnn',  # comma-separated: simple, rnn, convlstm, convgru, convrnn, timesformer
-          epochs:int=8,             # epochs per model
-          lr:float=2e-3,            # learning rate (ignored with --lr-find)
-          lr_find:bool=False,       # pick the learning rate with fastai's lr_find
-          bs:int=16,                # batch size
-          image_size:int=64,        # frame size after resizing
-          seq_len:int=8,            # frames per clip
-          mode:str='uniform',       # frame sampling: first, uniform, random or segments
-          fold:int=None,            # official UCF101 fold 1-3 (default: fold 1 for UCF101's groups, else the last 20% of groups)
-          valid_groups:str=None,    # comma-separated group numbers to validate on, e.g. 3,7
-          valid_pct:float=None,     # validate on this fraction of the groups, drawn at random (seeded), e.g. 0.2
-          arch:str='resnet18',      # encoder for the CNN models: a timm name or torchvision.<name>
-          weights:str=None,         # local state_dict file of the encoder (pretrained start, fine_tune; nothing is downloaded)
-          precision:str='auto',     # auto (bf16, else fp16, on a GPU; fp32 on a CPU), bf16, fp16 or fp32
-          augment:bool=False,       # train with augmentation (crops, flips, lighting): the default, except on the built-in dataset
-          no_augment:bool=False,    # train without augmentation
-          flip:bool=False,          # allow horizontal flips (default: off for the built-in dataset, on otherwise)
-          no_flip:bool=False,       # no horizontal flips (classes whose meaning depends on left and right)
-          test_clips:int=3,         # clips per validation video for the video accuracy
-          test_crops:int=1,         # crops per clip for the video accuracy: 1 or 3
-          out:str='videocls-run',   # output folder: exported learners, PNGs, metrics.json
-          n_workers:int=None,       # processes for decoding and data loading
-          seed:int=42,              # seed for the built-in data, the split and training
+def train(data:str=None,                   # clip store, frames tree, folder of videos or UCF101 .rar (default: the built-in dataset)
+          models:str='simple,rnn',         # comma-separated: simple, rnn, convlstm, convgru, convrnn, timesformer
+          epochs:int=R.epochs,             # epochs per model
+          lr:float=R.lr,                   # learning rate (ignored with --lr-find)
+          lr_find:bool=False,              # pick the learning rate with fastai's lr_find
+          bs:int=R.bs,                     # batch size
+          image_size:int=R.image_size,     # frame size after resizing
+          seq_len:int=R.seq_len,           # frames per clip
+          mode:str=R.mode,                 # frame sampling: first, uniform, random or segments
+          fold:int=R.fold,                 # official UCF101 fold 1-3 (default: fold 1 for UCF101's groups, else the last 20% of groups)
+          valid_groups:str=None,           # comma-separated group numbers to validate on, e.g. 3,7
+          valid_pct:float=R.valid_pct,     # validate on this fraction of the groups, drawn at random (seeded), e.g. 0.2
+          arch:str=R.arch,                 # encoder for the CNN models: a timm name or torchvision.<name>
+          weights:str=R.weights,           # local state_dict file of the encoder (pretrained start, fine_tune; nothing is downloaded)
+          precision:str=R.precision,       # auto (bf16, else fp16, on a GPU; fp32 on a CPU), bf16, fp16 or fp32
+          augment:bool=False,              # train with augmentation (crops, flips, lighting): the default, except on the built-in dataset
+          no_augment:bool=False,           # train without augmentation
+          flip:bool=False,                 # allow horizontal flips (default: off for the built-in dataset, on otherwise)
+          no_flip:bool=False,              # no horizontal flips (classes whose meaning depends on left and right)
+          test_clips:int=R.test_clips,     # clips per validation video for the video accuracy
+          test_crops:int=R.test_crops,     # crops per clip for the video accuracy: 1 or 3
+          out:str='videocls-run',          # output folder: exported learners, PNGs, metrics.json
+          n_workers:int=R.n_workers,       # processes for decoding and data loading
+          seed:int=R.seed,                 # seed for the built-in data, the split and training
          ):
     "Train video classifiers with fastai; print per-epoch tables and a summary; save learners, pictures and metrics"
     from videocls.train import train_videos
@@ -89,12 +93,11 @@ def train(data:str=None,            # clip store, frames tree, folder of videos 
     if augment and no_augment: _usage('--augment and --no-augment contradict each other: pass one')
     try: groups = None if valid_groups is None else [int(g) for g in valid_groups.split(',') if g.strip()]
     except ValueError: _usage(f'--valid-groups takes group numbers separated by commas, e.g. 3,7; got {valid_groups!r}')
-    _user_errors(train_videos, data, models=names, out=out, epochs=epochs, lr=None if lr_find else lr, bs=bs,
-                 image_size=image_size, seq_len=seq_len, mode=mode, fold=fold, valid_groups=groups, valid_pct=valid_pct,
-                 arch=arch, pretrained=weights is not None, weights=weights, precision=precision,
-                 augment=True if augment else False if no_augment else None,
-                 flip=True if flip else False if no_flip else None, test_clips=test_clips, test_crops=test_crops,
-                 n_workers=n_workers, seed=seed)
+    recipe = R(epochs=epochs, lr=None if lr_find else lr, bs=bs, image_size=image_size, seq_len=seq_len, mode=mode, fold=fold,
+               valid_groups=groups, valid_pct=valid_pct, arch=arch, weights=weights, precision=precision,
+               augment=True if augment else False if no_augment else None, flip=True if flip else False if no_flip else None,
+               test_clips=test_clips, test_crops=test_crops, n_workers=n_workers, seed=seed)
+    _user_errors(train_videos, data, models=names, out=out, recipe=recipe)
 
 # %% ../nbs/60_cli.ipynb #8e77c424
 def load_video_learner(fname):
@@ -110,6 +113,8 @@ def load_video_learner(fname):
         raise ValueError(f'{fname}: not an exported fastai learner ({type(e).__name__}: {e}); '
                          'use a .pkl written by videocls-train or Learner.export') from None
     if not isinstance(learn, Learner): raise ValueError(f'{fname}: holds a {type(learn).__name__}, not a fastai learner')
+    try: clip_spec(learn)  # how its videos become clips: what prediction needs
+    except ValueError as e: raise ValueError(f'{fname}: {e}') from None
     return learn
 
 @call_parse

@@ -12,7 +12,7 @@ from fastcore.script import call_parse, CliError
 from fastai.learner import Learner
 
 from .data.frames import VIDEO_EXTS, list_videos
-from .evaluate import clip_sampler
+from .data.core import clip_spec
 from .inference import video_clip_probs
 
 # %% auto #0
@@ -99,7 +99,7 @@ def demo_app(learn:Learner,     # a learner trained on videocls clips (e.g. from
             ):
     "A Gradio app (`gr.Blocks`) to try `learn` on videos: top classes, the frames sampled, how much the clips agree"
     gr = _gradio()
-    tfm, n = clip_sampler(learn), len(learn.dls.vocab)
+    tfm, n = clip_spec(learn), len(learn.dls.vocab)
     examples = _examples(examples)
 
     def classify(path):

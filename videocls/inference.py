@@ -8,8 +8,9 @@ from torch import Tensor
 from fastai.learner import Learner
 from fastai.interpret import ClassificationInterpretation
 
-from .data.core import ImageTuple, video_clip, video_views
-from .evaluate import clip_sampler, predict_clips
+from .data.clip import ImageTuple
+from .data.core import clip_spec
+from .evaluate import predict_clips
 
 # %% auto #0
 __all__ = ['video_clip_probs', 'predict_video', 'ClipInterpretation']
@@ -21,10 +22,9 @@ def video_clip_probs(learn:Learner,   # a learner trained on videocls clips (e.g
                      crops:int=1,     # 1 (centre) or 3 crops per clip (learners trained on a clip store)
                     )->tuple:
     "The `n_clips` views of `video_path` that `predict_video` averages (`ClipView`s) and their class probabilities `(n_clips, n_classes)`"
-    tfm = clip_sampler(learn)
-    clip = video_clip(video_path, getattr(tfm, 'size', None), tfm.seq_len)  # a store learner's frame size: shrink the video the same way
-    views = video_views(clip, n_clips, tfm.seq_len, tfm.mode, getattr(learn, 'clip_frames', None))
-    return views, predict_clips(learn, views, 1, crops, span=tfm.seq_len)  # each view is one whole clip: its frames as they are
+    spec = clip_spec(learn)
+    views = spec.views(spec.video_clip(video_path), n_clips)  # shrunk as the store's clips were, spread as training clips
+    return views, predict_clips(learn, views, 1, crops, span=spec.seq_len)  # each view is one whole clip: its frames as they are
 
 def predict_video(learn:Learner,   # a learner trained on videocls clips (e.g. from `load_learner`)
                   video_path,      # video file to classify

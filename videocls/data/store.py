@@ -87,9 +87,9 @@ class ClipView(Clip):
 
 class StoredClip(Clip):
     "A clip of a clip store: its file, frame count and frame size; `read(idxs)` decodes frames `idxs`"
-    def __init__(self, path, n_frames:int, size:tuple, label:str=None, group:int=None):
+    def __init__(self, path, n_frames:int, size:tuple, label:str=None, group:int=None, min_size:int=None):
         self.path, self.n_frames, self.size = Path(path), int(n_frames), tuple(size)
-        self.label, self.group = label, group
+        self.label, self.group, self.min_size = label, group, min_size  # min_size: its store's shrink rule
     def __fspath__(self): return str(self.path)
     def __str__(self): return str(self.path)
     def __repr__(self): return f'{type(self).__name__}({self.path.parent.name}/{self.path.stem}, {self.n_frames} frames, {self.size[0]}x{self.size[1]})'
@@ -235,7 +235,7 @@ class ClipStore:
         if not fname.is_file(): raise FileNotFoundError(f'{self.path}: not a clip store (no {MANIFEST}); build it with build_store or videocls-extract')
         m = json.loads(fname.read_text())
         self.min_size, self.quality = m['min_size'], m['quality']
-        self.clips = L(StoredClip(self.path/c['clip'], c['n_frames'], c['size'], c['label'], c['group']) for c in m['clips'])
+        self.clips = L(StoredClip(self.path/c['clip'], c['n_frames'], c['size'], c['label'], c['group'], self.min_size) for c in m['clips'])
         if not self.clips: raise ValueError(f'{self.path}: the clip store holds no clips')
     def __len__(self): return len(self.clips)
     def __getitem__(self, i): return self.clips[i]
