@@ -158,3 +158,51 @@ def test_stack_clip_compiles_without_graph_break():
     for x in (torch.randn(2, 3, 3, 8, 8), [torch.randn(2, 3, 8, 8)] * 3):
         e = torch._dynamo.explain(f)(x)
         assert (e.graph_count, e.graph_break_count) == (1, 0), e.break_reasons
+
+# `CompileModel` (videocls.compile) on the CPU: the `aot_eager` backend traces and partitions the graph as Inductor does but
+# runs PyTorch's own kernels (no C++ compile: seconds, not minutes, on 2 cores); the GPU's Inductor is measured by
+# bench/compile_epoch.py. Tolerance 1e-5 (max abs difference): the same kernels in another order, fp32.
+from videocls.compile import CompileModel, compile_targets
+
+def test_compiled_timesformer_equals_eager():
+    kw = dict(n_out=3, image_size=SZ, patch_size=8, num_frames=SEQ_LEN, dim=32, depth=1, heads=2, dim_head=16, attn_dropout=0., ff_dropout=0.)
+    torch._dynamo.reset()  # dynamo's compiled variants are counted per process (at most 8): start from none
+    set_seed(0); eager = vm.TimeSformerModel(**kw)
+    set_seed(0); comp = vm.TimeSformerModel(**kw)
+    (name, body), = compile_targets(comp)
+    assert name == 'body'
+    body.compile(backend='aot_eager', dynamic=False)  # what CompileModel does at before_fit
+    x = torch.randn(4, SEQ_LEN, 3, SZ, SZ)
+    frames = fastuple(TensorImage(f) for f in x.unbind(1))
+    out_e, out_c = eager(frames), comp(frames)
+    torch.testing.assert_close(out_c, out_e, rtol=0, atol=1e-5)
+    out_e.sum().backward(); out_c.sum().backward()
+    for p, q in zip(eager.parameters(), comp.parameters()):
+        if p.grad is not None: torch.testing.assert_close(q.grad, p.grad, rtol=0, atol=1e-5)
+
+def test_compile_callback_fits_and_exports(tmp_path, name='simple'):
+    "The notebook nbs/23_compile.ipynb runs the same with TimeSformer; the CNN models compile their encoder"
+    torch._dynamo.reset()
+    items = bar_clips(26)  # 16 training clips, 10 validation clips: the last validation batch (bs 4) is partial
+    dsets = Datasets(items, [[ItemGetter(0)], [ItemGetter(1), Categorize()]], splits=[list(range(16)), list(range(16, 26))])
+    dls = dsets.dataloaders(bs=4, num_workers=0)
+    set_seed(0)
+    model, splitter = create_video_model(name, dls.c, arch='test_resnet', **TINY[name])
+    learn = Learner(dls, model, splitter=splitter, cbs=CompileModel(backend='aot_eager', cpu=True))
+    with learn.no_bar(), learn.no_logging():
+        learn.fit(1, 1e-3)
+        assert learn.model.encoder._compiled_call_impl is not None  # the encoder: the child with most parameters
+        learn.export(tmp_path/'learn.pkl')
+        learn2 = load_learner(tmp_path/'learn.pkl')
+        assert getattr(learn2.model.encoder, '_compiled_call_impl', None) is None  # pickling drops the compiled function
+        items = bar_clips(4, seed=1)
+        p1 = learn.get_preds(dl=learn.dls.test_dl(items))[0]
+        p2 = learn2.get_preds(dl=learn2.dls.test_dl(items))[0]
+    torch.testing.assert_close(p2, p1, rtol=0, atol=1e-5)
+
+def test_compile_callback_is_a_no_op_on_the_cpu():
+    model, splitter = create_video_model('simple', 2, arch='test_resnet')
+    dls = Datasets(bar_clips(8), [[ItemGetter(0)], [ItemGetter(1), Categorize()]], splits=[list(range(4)), list(range(4, 8))]).dataloaders(bs=4, num_workers=0)
+    learn = Learner(dls, model, splitter=splitter, cbs=CompileModel())
+    with pytest.warns(UserWarning, match='left uncompiled'), learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
+    assert getattr(model.encoder, '_compiled_call_impl', None) is None
