@@ -37,7 +37,7 @@ from videocls.models import create_video_model, TimeSformerModel  # noqa: E402
 from videocls.compile import CompileModel, compile_targets  # noqa: E402
 from videocls.data.store import build_store, ClipStore  # noqa: E402
 from videocls.data.core import get_action_dataloaders  # noqa: E402
-from videocls.train import video_learner  # noqa: E402
+from videocls.learner import video_learner  # noqa: E402
 
 T0 = time.perf_counter()
 LINES = []

@@ -16,6 +16,7 @@ import fastai.callback.schedule  # Learner.fit_one_cycle, fine_tune, lr_find
 
 from .models import create_video_model
 from .distributed import ClipDistributed
+from .compile import CompileModel, auto_compile
 
 # %% auto #0
 __all__ = ['VideoAdamW', 'auto_precision', 'video_learner']
@@ -40,11 +41,13 @@ def video_learner(dls,                   # `DataLoaders` of clips (`get_action_d
                   opt_func=VideoAdamW,   # optimizer
                   metrics=accuracy,      # fastai metrics
                   loss_func=None,        # default: fastai's for the targets (cross-entropy)
+                  compile=None,          # `torch.compile` the model's tensor part (`CompileModel`): a mode, True, False; None: `gpu_compile_modes`
                   **kwargs,              # passed to `create_video_model` (named models) or `Learner`
                  )->Learner:
     "A `Learner` for a video model with mixed precision, channels-last and a foreach AdamW where they pay"
     device = torch.device(dls.device if dls.device is not None else 'cpu')
-    if isinstance(model, str):
+    name = model if isinstance(model, str) else None
+    if name is not None:
         spec = getattr(dls, 'spec', None)  # `ClipDataLoaders`: the clips' frames and size
         if spec is None: raise ValueError(f'model {model!r} by name needs DataLoaders from get_action_dataloaders (they carry '
                                           'a ClipSpec); with other DataLoaders, build the model and pass it')
@@ -53,6 +56,8 @@ def video_learner(dls,                   # `DataLoaders` of clips (`get_action_d
         kwargs = {}
     learn = Learner(dls, model, opt_func=opt_func, metrics=metrics, loss_func=loss_func, **({'splitter': splitter} if splitter else {}), **kwargs)
     learn.add_cb(ClipDistributed())  # for data-parallel fits (`learn.distrib_ctx()`): see `videocls.distributed`
+    cb = auto_compile(name, device) if compile is None and name else CompileModel(mode=None if compile is True else compile) if compile else None
+    if cb is not None: learn.add_cb(cb)
     precision = auto_precision(device) if precision == 'auto' else precision
     if precision not in ('bf16', 'fp16', 'fp32'): raise ValueError(f"precision must be 'auto', 'bf16', 'fp16' or 'fp32', not {precision!r}")
     if precision == 'bf16': learn.to_bf16()
