@@ -18,7 +18,8 @@ import torch
 from fastcore.script import call_parse
 from fastai.torch_core import set_seed
 
-from videocls.frame_prediction import moving_digits_dls, frame_prediction_learner, train_frame_prediction
+from videocls.data.moving_digits import moving_digits_dls
+from videocls.frame_prediction import frame_prediction_learner, train_frame_prediction
 
 def probe_step_time(bs, nf, lr, fp16, size, digit_size, n_past, n_future, device, num_workers, steps):
     "Seconds per training step of a `frame_prediction_learner`, timed on a second `fit` of `steps` steps"
