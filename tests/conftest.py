@@ -7,10 +7,11 @@ def _tiny_store_learner(tmp, classes=('ApplyEyeMakeup', 'Basketball')):
     import fastai.callback.schedule  # Learner.fit_one_cycle
     from videocls.testing import make_ucf101_tree
     from videocls.data.store import make_store
+    from videocls.data.ucf101 import ucf101_group
     from videocls.data.core import get_action_dataloaders
     from videocls.train import video_learner
     make_ucf101_tree(tmp/'videos', classes=classes, groups=(1, 2, 3), clips_per_group=2, n_frames=12, size=(64, 48))
-    store = make_store(tmp/'videos', tmp/'store', min_size=24, n_workers=1, progress=False)
+    store = make_store(tmp/'videos', tmp/'store', min_size=24, n_workers=1, progress=False, group_fn=ucf101_group)
     set_seed(0)   # before the loaders: each draws its own random generator when made
     dls = get_action_dataloaders(store, bs=4, image_size=32, seq_len=4, mode='uniform',
                                  val_idxs=[i for i, c in enumerate(store.clips) if c.group == 3], num_workers=0)

@@ -1,5 +1,8 @@
 "Everything a user of videocls needs, fastai-style: `from videocls.all import *`"
+from .data.rar import *
 from .data.ucf101 import *
+from .data.video import *
+from .data.build import *
 from .data.frames import *
 from .data.store import *
 from .data.core import *
