@@ -56,8 +56,8 @@ def ucf101_group(fname)->int|None:
 
 def clip_group(item)->int|None:
     "Group of `item`: the one its manifest recorded (a `StoredClip`'s `group`), else the one its UCF101 name gives, else None"
-    g = getattr(item, 'group', None)
-    return ucf101_group(item) if g is None else g
+    g = getattr(item, 'group', None)  # a `Path` has a method of that name (the file owner's group): not a clip's group
+    return ucf101_group(item) if g is None or callable(g) else g
 
 # %% ../../nbs/01a_data.ucf101.ipynb #c48345cf
 UCF101_FOLD_GROUPS = {1: range(1, 8), 2: range(8, 15), 3: range(15, 22)}
