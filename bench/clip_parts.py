@@ -24,7 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from clip_pipeline import ROOT, load_seed, clip_jobs, listing, decode_rgb as decode_alone  # decode_rgb: PyAV decoding alone, as the bench measures it
 sp = load_seed(os.environ.get('SEED', ROOT/'bench/seed_pipeline.py'))
-from videocls.data.frames import decode_video, jpeg_frames, run_isolated
+from videocls.data.video import decode_video, jpeg_frames
+from videocls.data.build import run_isolated
 from videocls.data.store import build_store, ClipStore, store_clip, write_clip_file, read_clip_header
 from videocls.data.core import get_action_dataloaders
 from videocls.data.clip import sample_frames

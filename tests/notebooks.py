@@ -6,7 +6,7 @@
     python tests/notebooks.py nbs/50_train.ipynb --limit 300
 
 One notebook per process: on Python 3.12 a process that forks after *another* of its threads converted frames with
-PyAV 19 can hang (see `videocls.data.frames`), and `nbdev-test` would otherwise run several notebooks in threads of one
+PyAV 19 can hang (see `videocls.data.build`), and `nbdev-test` would otherwise run several notebooks in threads of one
 process. A notebook that runs past `--limit` seconds is killed, named, and counts as failed, so a hang costs minutes, not
 the whole CI run. The "Run All" pass (nbconvert) executes every cell, flagged ones included, as a Jupyter user does (GPU
 cells check for a GPU and say so when there is none); by default it runs only the notebooks that hold flagged cells, the

@@ -13,7 +13,7 @@ from videocls.data.store import make_store
 from videocls.data.core import get_action_dataloaders
 from videocls.data.clip import sample_frames, TensorClip
 from videocls.data.augment import ClipBatchTfm
-from videocls.data.ucf101 import GroupSplitter
+from videocls.data.ucf101 import GroupSplitter, ucf101_group
 
 DEVICE = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
 SEQ_LEN, BS = 4, 4
@@ -31,7 +31,7 @@ def store(tmp_path_factory):
     p = tmp_path_factory.mktemp('exact')
     make_synthetic_videos(p/'videos', n_groups=4, clips_per_group=2, n_frames=12, size=(48, 32),
                           classes=['MoveLeft', 'Grow', 'Blink', 'Still'], seed=3)
-    return make_store(p/'videos', p/'store', min_size=32, n_workers=2, progress=False)
+    return make_store(p/'videos', p/'store', min_size=32, n_workers=2, progress=False, group_fn=ucf101_group)
 
 @pytest.fixture(scope='module')
 def reference(store):

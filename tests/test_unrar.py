@@ -3,7 +3,7 @@ import os, shutil, signal, subprocess, sys, time, zlib
 from pathlib import Path
 
 import pytest, rarfile
-from videocls.data.ucf101 import unrar, extract_rar, UnrarError, STAGING
+from videocls.data.rar import unrar, extract_rar, UnrarError, STAGING
 from videocls.testing import write_rar
 
 DATA = Path(__file__).parent/'data'
@@ -71,7 +71,7 @@ def test_duplicate_member_names_keep_one_complete_file(tmp_path):
 
 SCRIPT = '''
 import sys
-from videocls.data.ucf101 import unrar
+from videocls.data.rar import unrar
 unrar(sys.argv[1], sys.argv[2], progress=False)
 '''
 

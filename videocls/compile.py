@@ -58,9 +58,8 @@ class CompileModel(Callback):
         if self.cudagraphs: torch.compiler.cudagraph_mark_step_begin()  # the previous step's CUDA-graph outputs may be overwritten
 
 # %% ../nbs/23_compile.ipynb #e2b1fedc
-# The compile mode a GPU gets by default, per model name (`video_learner(compile='auto')`); a name absent: eager.
-# Filled from bench/compile_epoch.py's run on the H200: e.g. {'timesformer': 'reduce-overhead'} or {'timesformer': 'default'}.
-gpu_compile_modes = {}
+# The compile mode a GPU gets by default, per model name (`video_learner(compile=None)`); a name absent: eager (see above)
+gpu_compile_modes = {'timesformer': 'default'}
 
 def auto_compile(name:str, # a model name (`video_model_names`)
                  device, # where the model trains

@@ -11,7 +11,7 @@ import numpy as np
 from fastcore.script import call_parse, CliError
 from fastai.learner import Learner
 
-from .data.frames import VIDEO_EXTS, list_videos
+from .data.video import VIDEO_EXTS, list_videos
 from .data.core import clip_spec
 from .inference import video_clip_probs
 

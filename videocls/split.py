@@ -9,7 +9,7 @@ import random, warnings
 import numpy as np
 from fastai.data.transforms import RandomSplitter
 
-from .data.ucf101 import ucf101_group, UCF101Splitter, GroupSplitter, UCF101_FOLD_GROUPS
+from .data.ucf101 import clip_group, UCF101Splitter, GroupSplitter, UCF101_FOLD_GROUPS
 from .data.core import clip_label
 
 # %% auto #0
@@ -39,7 +39,7 @@ def video_splitter(files,                # clips (their names carry the group: `
                   )->tuple:
     "`(splitter, description)`: a group-wise fastai splitter for `files` (see above) and what it does, in words"
     check_split_args(fold, valid_groups, valid_pct)
-    groups = [ucf101_group(f) for f in files]
+    groups = [clip_group(f) for f in files]
     no_groups = None in groups
     if valid_groups is not None:
         valid_groups = sorted(int(g) for g in valid_groups)

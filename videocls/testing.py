@@ -10,8 +10,10 @@ from pathlib import Path
 import av
 import numpy as np
 
+from .data.ucf101 import ucf101_name
+
 # %% auto #0
-__all__ = ['N_LEVELS', 'frame_levels', 'frame_index', 'write_clip', 'ucf101_name', 'make_ucf101_tree', 'write_rar']
+__all__ = ['N_LEVELS', 'frame_levels', 'frame_index', 'write_clip', 'make_ucf101_tree', 'write_rar']
 
 # %% ../nbs/00_testing.ipynb #fb80367c
 N_LEVELS = 64  # distinct frame indices; indices are encoded modulo this
@@ -100,10 +102,6 @@ def write_clip(fname,                    # `.avi` file to write (parent folders 
 
 # %% ../nbs/00_testing.ipynb #18f03e78
 _COLORS = [(200, 60, 40), (40, 160, 60), (50, 80, 200), (200, 180, 40), (160, 50, 160), (40, 170, 170)]
-
-def ucf101_name(cls:str, group:int, clip:int)->str:
-    "File name UCF101 uses for clip `clip` of group `group` of class `cls`"
-    return f'v_{cls}_g{group:02d}_c{clip:02d}.avi'
 
 def make_ucf101_tree(path,                                     # folder to create the `<Class>/` folders in
                      classes=('ApplyEyeMakeup', 'Basketball'), # class names

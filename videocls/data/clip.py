@@ -17,7 +17,8 @@ from fasttransform import Transform
 from fastai.torch_core import show_image, TensorBase
 from fastai.vision.core import PILImage, image2tensor, imagenet_stats
 
-from .frames import get_frames, VideoError
+from .video import VideoError
+from .frames import get_frames
 from .store import Clip, MemoryClip
 
 # %% auto #0

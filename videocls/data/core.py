@@ -21,8 +21,9 @@ from fastai.torch_core import default_device
 from fastai.vision.data import get_grid
 from fastai.vision.augment import Resize
 
-from .frames import get_frames, check_frames, get_instances, list_videos, VIDEO_EXTS
-from .store import Clip, ClipStore, is_store
+from .video import list_videos, VIDEO_EXTS
+from .frames import get_frames, check_frames, get_instances
+from .store import Clip, StoredClip, ClipStore, is_store
 from .clip import ImageTuple, ImageTupleTfm, ClipSpec
 from .augment import AUGMENT, ClipBatchTfm, denormalize
 from .loader import ClipDataLoader
@@ -112,7 +113,7 @@ def get_action_dataloaders(files,              # clip folders (`get_instances(pa
     random_split = splitter is None and val_idxs is None
     if splitter is None: splitter = RandomSplitter(seed=seed) if val_idxs is None else IndexSplitter(val_idxs)
     splits = splitter(files)
-    if random_split: warn_group_leak([group_fn(o) if group_fn else getattr(o, 'group', None) for o in files], splits)
+    if random_split: warn_group_leak([_group_key(o, group_fn) for o in files], splits)
     if len(splits[0]) < bs: raise ValueError(f'only {len(splits[0])} training clips for a batch size of {bs}: '
                                               'lower `bs` (batches are full: drop_last=True)')
     spec = _spec(files, splits, image_size, seq_len, mode)
@@ -141,7 +142,12 @@ def clip_spec(learn)->ClipSpec:
                                       'exported by videocls < 0.3); train it again, or set learn.dls = ClipDataLoaders(..., spec=ClipSpec(...))')
     return spec
 
-def warn_group_leak(groups:list, # each clip's group (None: unknown), e.g. `ucf101_group` of each file
+def _group_key(item, group_fn=None):
+    "`(class, group)` of a clip, a group being the clips cut from one video of a class; None if its group is unknown"
+    g = group_fn(item) if group_fn is not None else item.group if isinstance(item, StoredClip) else None
+    return None if g is None else (clip_label(item), g)
+
+def warn_group_leak(groups:list, # each clip's group key (None: unknown), e.g. `(class, group)`
                     splits,      # training and validation indices
                    )->int:
     "Warn if clips of one group (cut from one source video) are in both training and validation; return how many groups leak"

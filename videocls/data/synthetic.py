@@ -10,7 +10,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from ..testing import ucf101_name
+from .ucf101 import ucf101_name
 
 # %% auto #0
 __all__ = ['SYNTHETIC_CLASSES', 'ORDER_PAIRS', 'synthetic_class_info', 'synthetic_trajectory', 'synthetic_clip', 'write_video',
