@@ -138,10 +138,10 @@ def test_weights_fine_tune_and_lr_find(tmp_path, videos):
 
 def test_trained_model_is_saved_before_evaluation(tmp_path, videos, monkeypatch):
     "An evaluation that fails (here made to fail) loses nothing: the learner was exported first, and loads"
-    import videocls.train
+    import videocls.evaluate, videocls.train
     from fastai.learner import load_learner
     def broken(*args, **kwargs): raise RuntimeError('evaluation broke')
-    monkeypatch.setattr(videocls.train, 'video_accuracy', broken)
+    monkeypatch.setattr(videocls.evaluate, 'video_accuracy', broken)
     with pytest.raises(RuntimeError, match='evaluation broke'):
         videocls.train.train_videos(videos, models=('simple',), out=tmp_path/'o', epochs=1, lr=1e-3, bs=4, image_size=32, seq_len=4,
                                     arch='test_resnet', n_workers=1, progress=False)

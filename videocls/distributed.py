@@ -13,7 +13,7 @@ from fastai.metrics import AccumMetric
 from fastai.torch_core import num_distrib, rank_distrib, set_seed
 from fastai.distributed import DistributedTrainer, DistributedDL  # needs accelerate
 
-from .data.core import ClipDataLoader
+from .data.loader import ClipDataLoader
 
 # %% auto #0
 __all__ = ['distributed_state', 'gather_object', 'single_process', 'ClipDistributed']

@@ -74,7 +74,7 @@ def _store_dataloaders(clips:L, splits, bs:int, spec:ClipSpec, augment, **kwargs
     return ds.dataloaders(bs=bs, after_batch=[ClipBatchTfm(spec.image_size, stats=spec.stats, **aug)], drop_last=True, device=device,
                           num_workers=nw, pin_memory=device.type == 'cuda', dl_type=ClipDataLoader, **kwargs)
 
-def clip_label(item)->str:
+def clip_label(item):  # no return annotation: fastai's `test_dl(..., with_labels=True)` matches new items against it
     "A clip's class: the store's manifest says it; else its folder's name"
     return item.label if getattr(item, 'label', None) is not None else parent_label(item)
 
