@@ -13,7 +13,6 @@ from fastcore.script import call_parse, CliError
 from .data.frames import make_frames_tree
 from .data.store import make_store
 from .data.ucf101 import ucf101_group
-from .models import video_model_names
 from .split import BadArgument
 from .data.core import clip_spec
 from .train import TrainRecipe as R  # the defaults of `train`: the library's own
@@ -86,9 +85,7 @@ def train(data:str=None,                   # clip store, frames tree, folder of 
          ):
     "Train video classifiers with fastai; print per-epoch tables and a summary; save learners, pictures and metrics"
     from videocls.train import train_videos
-    names = [m.strip() for m in models.split(',') if m.strip()]
-    bad = [m for m in names if m not in video_model_names]
-    if bad or not names: _usage(f'unknown model(s) {bad or models!r}: pick from {", ".join(video_model_names)}')
+    names = [m.strip() for m in models.split(',') if m.strip()]  # checked with the rest by `train_videos` (`check_models`)
     if flip and no_flip: _usage('--flip and --no-flip contradict each other: pass one')
     if augment and no_augment: _usage('--augment and --no-augment contradict each other: pass one')
     try: groups = None if valid_groups is None else [int(g) for g in valid_groups.split(',') if g.strip()]
