@@ -202,7 +202,7 @@ def test_compile_callback_fits_and_exports(tmp_path, name='simple'):
 
 def test_compile_callback_is_a_no_op_on_the_cpu():
     model, splitter = create_video_model('simple', 2, arch='test_resnet')
-    dls = Datasets(bar_clips(8), [[ItemGetter(0)], [ItemGetter(1), Categorize()]], splits=[list(range(4)), list(range(4, 8))]).dataloaders(bs=4, num_workers=0)
+    dls = Datasets(bar_clips(8), [[ItemGetter(0)], [ItemGetter(1), Categorize()]], splits=[list(range(4)), list(range(4, 8))]).dataloaders(bs=4, num_workers=0, device='cpu')  # also on a GPU machine
     learn = Learner(dls, model, splitter=splitter, cbs=CompileModel())
     with pytest.warns(UserWarning, match='left uncompiled'), learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
     assert getattr(model.encoder, '_compiled_call_impl', None) is None
