@@ -12,8 +12,6 @@ from .data.core import *
 from .data.synthetic import *
 from .data.moving_digits import *
 from .layers import *
-from .classifier import *
-from .timesformer import *
 from .models import *
 from .compile import *
 from .learner import *

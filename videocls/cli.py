@@ -59,19 +59,19 @@ def extract(src:str,            # a UCF101 .rar archive, a folder of videos `<Cl
 # %% ../nbs/60_cli.ipynb #de6f7e00
 @call_parse(pos=['data'])
 def train(data:str=None,                   # clip store, frames tree, folder of videos or UCF101 .rar (default: the built-in dataset)
-          models:str='simple,rnn',         # comma-separated: simple, rnn, convlstm, convgru, convrnn, timesformer
+          models:str='simple,rnn',         # comma-separated: simple, rnn, convlstm, convgru, convrnn, timesformer; torchvision's r3d_18, r2plus1d_18, mc3_18, s3d, mvit_v2_s, swin3d_t, ...; Hugging Face's videomae, hf_timesformer, vivit
           epochs:int=R.epochs,             # epochs per model
           lr:float=R.lr,                   # learning rate (ignored with --lr-find)
           lr_find:bool=False,              # pick the learning rate with fastai's lr_find
           bs:int=R.bs,                     # batch size
-          image_size:int=R.image_size,     # frame size after resizing
-          seq_len:int=R.seq_len,           # frames per clip
-          mode:str=R.mode,                 # frame sampling: first, uniform, random or segments
+          image_size:int=R.image_size,     # frame size after resizing (default: a pretrained video model's, else 64)
+          seq_len:int=R.seq_len,           # frames per clip (default: a pretrained video model's, else 8)
+          mode:str=R.mode,                 # frame sampling: first, uniform, random or segments (default: a pretrained video model's, else uniform)
           fold:int=R.fold,                 # official UCF101 fold 1-3 (default: fold 1 for UCF101's groups, else the last 20% of groups)
           valid_groups:str=None,           # comma-separated group numbers to validate on, e.g. 3,7
           valid_pct:float=R.valid_pct,     # validate on this fraction of the groups, drawn at random (seeded), e.g. 0.2
           arch:str=R.arch,                 # encoder for the CNN models: a timm name or torchvision.<name>
-          weights:str=R.weights,           # local state_dict file of the encoder (pretrained start, fine_tune; nothing is downloaded)
+          weights:str=R.weights,           # local weights to fine-tune (nothing is downloaded): the encoder's state_dict file; the whole model's (torchvision's .pth); a Hugging Face checkpoint folder
           precision:str=R.precision,       # auto (bf16, else fp16, on a GPU; fp32 on a CPU), bf16, fp16 or fp32
           augment:bool=False,              # train with augmentation (crops, flips, lighting): the default, except on the built-in dataset
           no_augment:bool=False,           # train without augmentation

@@ -14,7 +14,7 @@ from fastai.metrics import accuracy
 import fastai.callback.fp16  # Learner.to_fp16, to_bf16, to_fp32
 import fastai.callback.schedule  # Learner.fit_one_cycle, fine_tune, lr_find
 
-from .models import create_video_model
+from .models import create_video_model, check_preset
 from .distributed import ClipDistributed
 from .compile import CompileModel, auto_compile
 
@@ -30,14 +30,19 @@ def auto_precision(device)->str:
     if device.type != 'cuda': return 'fp32'
     return 'bf16' if torch.cuda.is_bf16_supported() else 'fp16'
 
+def _memory_format(model:nn.Module):
+    "The channels-last format of `model`'s convolutions: `channels_last_3d` with 3D ones, `channels_last` with 2D ones, else None"
+    kinds = {type(m) for m in model.modules()}
+    return torch.channels_last_3d if nn.Conv3d in kinds else torch.channels_last if nn.Conv2d in kinds else None
+
 def video_learner(dls,                   # `DataLoaders` of clips (`get_action_dataloaders`)
                   model='simple',        # a model name (`video_model_names`) or an `nn.Module`
                   arch='resnet18',       # encoder of a named CNN model: timm name, 'torchvision.<name>' or builder
-                  pretrained:bool=False, # start from pretrained encoder weights (`weights`, a local file)
-                  weights=None,          # local state_dict file for the encoder
+                  pretrained:bool=False, # start from pretrained weights (`weights`; torchvision's and Hugging Face's models download them without)
+                  weights=None,          # local weights: of the encoder, of the whole model, or a checkpoint folder (see `create_video_model`)
                   splitter=None,         # parameter groups (named models bring theirs)
                   precision:str='auto',  # 'auto' (`auto_precision`), 'bf16', 'fp16' or 'fp32'
-                  channels_last:bool=None, # convolution weights channels-last; default: on a GPU, for models with convolutions
+                  channels_last:bool=None, # convolution weights channels-last (3D: channels_last_3d); default: on a GPU, for models with convolutions
                   opt_func=VideoAdamW,   # optimizer
                   metrics=accuracy,      # fastai metrics
                   loss_func=None,        # default: fastai's for the targets (cross-entropy)
@@ -54,6 +59,8 @@ def video_learner(dls,                   # `DataLoaders` of clips (`get_action_d
         model, splitter = create_video_model(model, dls.c, arch=arch, pretrained=pretrained, weights=weights,
                                              seq_len=spec.seq_len, image_size=spec.image_size, **kwargs)
         kwargs = {}
+    spec, preset = getattr(dls, 'spec', None), getattr(model, 'preset', None)  # what a pretrained model was trained on
+    if spec is not None and preset is not None: check_preset(spec, preset, name or type(model).__name__)
     learn = Learner(dls, model, opt_func=opt_func, metrics=metrics, loss_func=loss_func, **({'splitter': splitter} if splitter else {}), **kwargs)
     learn.add_cb(ClipDistributed())  # for data-parallel fits (`learn.distrib_ctx()`): see `videocls.distributed`
     cb = auto_compile(name, device) if compile is None and name else CompileModel(mode=None if compile is True else compile) if compile else None
@@ -62,9 +69,9 @@ def video_learner(dls,                   # `DataLoaders` of clips (`get_action_d
     if precision not in ('bf16', 'fp16', 'fp32'): raise ValueError(f"precision must be 'auto', 'bf16', 'fp16' or 'fp32', not {precision!r}")
     if precision == 'bf16': learn.to_bf16()
     elif precision == 'fp16': learn.to_fp16()
-    has_conv = any(isinstance(m, nn.Conv2d) for m in model.modules())
-    if channels_last if channels_last is not None else (device.type == 'cuda' and has_conv):
-        learn.model = learn.model.to(memory_format=torch.channels_last)
+    fmt = _memory_format(model)
+    if fmt is not None and (channels_last if channels_last is not None else device.type == 'cuda'):
+        learn.model = learn.model.to(memory_format=fmt)
     if device.type == 'cuda': torch.backends.cudnn.benchmark = True
     learn.precision = precision
     return learn

@@ -13,7 +13,7 @@ import numpy as np
 from .data.ucf101 import ucf101_name
 
 # %% auto #0
-__all__ = ['N_LEVELS', 'frame_levels', 'frame_index', 'write_clip', 'make_ucf101_tree', 'write_rar']
+__all__ = ['N_LEVELS', 'frame_levels', 'frame_index', 'write_clip', 'make_ucf101_tree', 'write_rar', 'randomize_weights']
 
 # %% ../nbs/00_testing.ipynb #fb80367c
 N_LEVELS = 64  # distinct frame indices; indices are encoded modulo this
@@ -153,3 +153,18 @@ def write_rar(fname,                # archive to write
     fname.parent.mkdir(parents=True, exist_ok=True)
     fname.write_bytes(b''.join(out))
     return fname
+
+# %% ../nbs/00_testing.ipynb #e01318b3
+def randomize_weights(model, # a `torch.nn.Module`
+                      seed:int=0, # seed of the draw
+                      std:float=0.02, # spread of the values
+                     ):
+    "Draw every floating parameter and buffer of `model` at random (in place; running variances stay positive); return `model`"
+    import torch
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, t in [*model.named_parameters(), *model.named_buffers()]:
+            if not t.is_floating_point(): continue
+            r = torch.randn(t.shape, generator=g, dtype=torch.float32) * std
+            t.copy_((r.abs() + 1. if 'var' in name.rsplit('.', 1)[-1] else r).to(t.dtype))
+    return model

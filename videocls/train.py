@@ -26,14 +26,14 @@ from .data.clip import SAMPLING_MODES
 from .data.augment import AUGMENT, ClipBatchTfm
 from .data.core import get_action_dataloaders
 from .data.synthetic import make_synthetic_videos, synthetic_class_info
-from .models import create_video_model, video_model_names
+from .models import create_video_model, video_model_names, videocls_model_names, video_preset
 from .learner import video_learner
 from .split import BadArgument, check_split_args, video_splitter, check_split
 from .evaluate import evaluate_and_save
 from .distributed import distributed_state, gather_object, single_process
 
 # %% auto #0
-__all__ = ['TrainRecipe', 'check_models', 'check_train_args', 'train_video_model', 'format_summary', 'train_videos']
+__all__ = ['TrainRecipe', 'clip_args', 'check_models', 'check_train_args', 'train_video_model', 'format_summary', 'train_videos']
 
 # %% ../nbs/50_train.ipynb #8d0f0d51
 @dataclass
@@ -42,14 +42,14 @@ class TrainRecipe:
     epochs:int=8                # training epochs per model (after `freeze_epochs` when fine-tuning)
     lr:float=2e-3               # learning rate; None: fastai's `lr_find` (valley)
     bs:int=16                   # batch size
-    image_size:int=64           # frame size after resizing
-    seq_len:int=8               # frames per clip
-    mode:str='uniform'          # frame sampling: 'first', 'uniform', 'random' or 'segments'
+    image_size:int=None         # frame size after resizing (None: the pretrained model's, else 64)
+    seq_len:int=None            # frames per clip (None: the pretrained model's, else 8)
+    mode:str=None               # frame sampling: 'first', 'uniform', 'random' or 'segments' (None: the pretrained model's, else 'uniform')
     fold:int=None               # official UCF101 fold (1-3)
     valid_groups:list=None      # group numbers to validate on
     valid_pct:float=None        # fraction of the groups to validate on (see `video_splitter`)
     arch:str='resnet18'         # encoder of the CNN models: a timm name or 'torchvision.<name>'
-    weights:str=None            # local state_dict file of the encoder: fine-tune it (`fine_tune`); None: from scratch
+    weights:str=None            # local weights to fine-tune (`fine_tune`): the encoder's file; the whole model's (TimeSformer, torchvision's video models); a checkpoint folder (Hugging Face's); None: from scratch
     precision:str='auto'        # 'auto' (bf16 or fp16 on a GPU, fp32 on a CPU), 'bf16', 'fp16' or 'fp32'
     augment:object=None         # True (`AUGMENT`), False, or `ClipBatchTfm` arguments; None: on, off for the built-in dataset
     flip:bool=None              # horizontal flips in the augmentation; None: off for the built-in dataset, on otherwise
@@ -65,11 +65,24 @@ class TrainRecipe:
     @property
     def pretrained(self)->bool: return self.weights is not None
 
+    def clip_args(self, name:str)->dict:
+        "The clips model `name` trains on: `get_action_dataloaders`' `seq_len`, `image_size`, `mode` and `stats` (see `clip_args`)"
+        return clip_args(name, self.weights, self.seq_len, self.image_size, self.mode)
+
     def augmentation(self, synthetic:bool)->dict|bool:
         "The `augment` argument of `get_action_dataloaders`: this recipe's, with the defaults of the built-in dataset or of real data"
         augment = (not synthetic) if self.augment is None else self.augment
         if not augment: return False
         return dict(AUGMENT if augment is True else augment, flip=(not synthetic) if self.flip is None else self.flip)
+
+def clip_args(name:str, # a model name
+              weights=None, # its pretrained weights (None: from scratch)
+              seq_len:int=None, image_size:int=None, mode:str=None, # as given; None: the preset's, else 8, 64, 'uniform'
+             )->dict:
+    "The clips model `name` trains on: those given, else what its pretrained `weights` were trained on (`video_preset`), else 8 frames of 64x64, 'uniform'"
+    preset = video_preset(name, weights) if weights is not None else None
+    d = preset.data if preset is not None else dict(seq_len=8, image_size=64, mode='uniform', stats=None)
+    return dict(d, **{k: v for k, v in dict(seq_len=seq_len, image_size=image_size, mode=mode).items() if v is not None})
 
 def _recipe(recipe:TrainRecipe=None, **kwargs)->TrainRecipe:
     "`recipe` (default `TrainRecipe()`) with the fields in `kwargs` replaced; a `BadArgument` for a name that is no field"
@@ -87,24 +100,28 @@ def _positive(name:str, v, cli:str, minimum=1):
 def check_models(models,              # model names
                  arch='resnet18',     # encoder of the CNN models
                  pretrained:bool=False, # start from the encoder weights in `weights`
-                 weights=None,        # local state_dict file of the encoder (of the whole model for TimeSformer)
-                 seq_len:int=8,       # frames per clip
-                 image_size:int=64,   # frame size
+                 weights=None,        # local weights: the encoder's file, the whole model's, a checkpoint folder (see `create_video_model`)
+                 seq_len:int=None,    # frames per clip (None: the pretrained model's, else 8; see `clip_args`)
+                 image_size:int=None, # frame size (likewise)
                  **kwargs,            # passed to `create_video_model`
                 ):
     "Build each of `models` and run it on one blank clip on the CPU; a `BadArgument` saying what does not fit if one fails"
     bad = [m for m in models if m not in video_model_names]
     if bad or not models: raise BadArgument(f'unknown model(s) {bad or list(models)}: pick from {video_model_names}')
     if pretrained and weights is None:
-        raise BadArgument('pretrained=True needs weights=<a local state_dict file of the encoder> (--weights): nothing is downloaded')
-    if weights is not None and not Path(weights).is_file():
-        raise BadArgument(f'{weights}: no such weights file; pass a state_dict saved with torch.save(model.state_dict(), path)')
+        raise BadArgument('pretrained=True needs weights=<a local weights file or checkpoint folder> (--weights): nothing is downloaded')
+    if weights is not None and not Path(weights).exists():
+        raise BadArgument(f'{weights}: no such weights file or folder; pass a state_dict saved with torch.save(model.state_dict(), path), '
+                          'or a Hugging Face checkpoint folder')
     for name in models:
         w = None if name == 'timesformer' else weights  # a whole TimeSformer's weights hold its head: checked once the classes are known
         try:
-            model, _ = create_video_model(name, 2, arch=arch, pretrained=pretrained and w is not None, weights=w,
-                                          seq_len=seq_len, image_size=image_size, **kwargs)
-            with torch.no_grad(): model.eval()(torch.zeros(1, seq_len, 3, image_size, image_size))  # (B, T, C, H, W)
+            c = clip_args(name, w, seq_len, image_size)
+            with warnings.catch_warnings():
+                warnings.simplefilter('ignore')  # other frames or sizes than the preset's: said once the model trains
+                model, _ = create_video_model(name, 2, arch=arch, pretrained=pretrained and w is not None, weights=w,
+                                              seq_len=c['seq_len'], image_size=c['image_size'], **kwargs)
+            with torch.no_grad(): model.eval()(torch.zeros(1, c['seq_len'], 3, c['image_size'], c['image_size']))  # (B, T, C, H, W)
         except Exception as e:
             what = ', '.join(f'{k}={v!r}' for k, v in dict(arch=None if name == 'timesformer' else arch, weights=w,
                                                             seq_len=seq_len, image_size=image_size, **kwargs).items() if v is not None)
@@ -121,11 +138,11 @@ def check_train_args(data=None,             # what `train_videos` is given (see 
         raise BadArgument(f'{data}: no such file or folder; pass a clip store, a folder of videos (<Class>/<clip>.avi), '
                           'a frames tree or a UCF101 .rar, or nothing for the built-in dataset')
     for name, least in (('epochs', 1), ('bs', 2), ('image_size', 16), ('seq_len', 1), ('test_clips', 1), ('min_size', 16), ('freeze_epochs', 0)):
-        _positive(name, getattr(r, name), '--' + name.replace('_', '-'), least)
+        if getattr(r, name) is not None or name not in ('image_size', 'seq_len'): _positive(name, getattr(r, name), '--' + name.replace('_', '-'), least)
     if r.n_workers is not None: _positive('n_workers', r.n_workers, '--n-workers', 0)
     if r.lr is not None and not (isinstance(r.lr, (int, float)) and 0 < r.lr < 10):
         raise BadArgument(f'lr={r.lr!r}: pass a learning rate such as 2e-3 (--lr), or None to find one (--lr-find)')
-    if r.mode not in SAMPLING_MODES: raise BadArgument(f'mode={r.mode!r}: pick one of {", ".join(SAMPLING_MODES)} (--mode)')
+    if r.mode is not None and r.mode not in SAMPLING_MODES: raise BadArgument(f'mode={r.mode!r}: pick one of {", ".join(SAMPLING_MODES)} (--mode)')
     if r.test_crops not in (1, 3): raise BadArgument(f'test_crops={r.test_crops!r}: pass 1 (centre) or 3 (start, centre, end) (--test-crops)')
     if r.precision not in ('auto', 'bf16', 'fp16', 'fp32'): raise BadArgument(f"precision={r.precision!r}: pick auto, bf16, fp16 or fp32 (--precision)")
     if not 0 <= r.label_smoothing < 1: raise BadArgument(f'label_smoothing={r.label_smoothing!r}: pass a value from 0 (none) to below 1, e.g. 0.1')
@@ -176,7 +193,7 @@ def train_video_model(dls,                   # `ClipDataLoaders` of clips (`get_
         else: learn.fit_one_cycle(r.epochs, lr)
     train_s = time.perf_counter() - t0
     if not main: return learn, None
-    res = dict(model=name, arch=None if name == 'timesformer' else r.arch, epochs=r.epochs, lr=lr, precision=learn.precision,
+    res = dict(model=name, arch=r.arch if name in videocls_model_names and name != 'timesformer' else None, epochs=r.epochs, lr=lr, precision=learn.precision,
                recipe='fine_tune' if r.pretrained else 'fit_one_cycle' + (f' + label smoothing {r.label_smoothing}' if r.label_smoothing else ''),
                train_seconds=round(train_s, 1))
     history = [dict(zip(learn.recorder.metric_names[1:-1], map(float, v))) for v in learn.recorder.values]  # per epoch
@@ -240,12 +257,11 @@ def train_videos(data=None,                # UCF101 .rar, folder of videos, fram
         set_seed(r.seed, reproducible=not torch.cuda.is_available())  # on a GPU, keep cuDNN's autotuner: speed over bitwise repeats
         loader = {} if r.n_workers is None else {'num_workers': r.n_workers}
         if state: loader = {'device': state.device, 'num_workers': min(defaults.cpus // state.num_processes, 16), **loader}  # CPUs shared
-        dls = get_action_dataloaders(files, bs=r.bs, image_size=r.image_size, seq_len=r.seq_len, mode=r.mode,
-                                     val_idxs=splits[1], augment=aug, **loader)
+        dls = get_action_dataloaders(files, bs=r.bs, val_idxs=splits[1], augment=aug, **r.clip_args(name), **loader)
         say(f'\n== {name}: {len(dls.train_ds)} training and {len(dls.valid_ds)} validation clips, {dls.c} classes')
         learn, res = train_video_model(dls, name, out, r, pairs)
         if res is None: continue  # another process than the main one: it trained, the main process evaluated
-        res.update(mode=r.mode, augment=aug or None, split=what)
+        res.update(mode=dls.spec.mode, augment=aug or None, split=what)
         results.append(res)
         if main: (out/'metrics.json').write_text(json.dumps(results, indent=1))  # after each model: a later failure loses none
     if not main: return []

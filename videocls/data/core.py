@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from plum import dispatch
-from fastcore.basics import defaults
+from fastcore.basics import defaults, ifnone
 from fastcore.foundation import L
 from fastai.data.core import Datasets, DataLoaders, get_show_batch_func
 from fastai.data.block import TransformBlock
@@ -20,6 +20,7 @@ from fastai.data.transforms import parent_label, Categorize, IndexSplitter, Rand
 from fastai.torch_core import default_device
 from fastai.vision.data import get_grid
 from fastai.vision.augment import Resize
+from fastai.vision.core import imagenet_stats
 
 from .video import list_videos, VIDEO_EXTS
 from .frames import get_frames, check_frames, get_instances
@@ -78,11 +79,11 @@ def clip_label(item):  # no return annotation: fastai's `test_dl(..., with_label
     "A clip's class: the store's manifest says it; else its folder's name"
     return item.label if getattr(item, 'label', None) is not None else parent_label(item)
 
-def _spec(files:L, splits, image_size:int, seq_len:int, mode:str)->ClipSpec:
+def _spec(files:L, splits, image_size:int, seq_len:int, mode:str, stats)->ClipSpec:
     "The `ClipSpec` of `files` split by `splits` (all but the classes): frames, sizes, shrink rule, typical length"
     store = isinstance(files[0], Clip)
     n_frames = [files[i].n_frames if store else len(get_frames(files[i])) for i in splits[0]]
-    return ClipSpec(seq_len, mode, image_size,
+    return ClipSpec(seq_len, mode, image_size, stats=tuple(tuple(float(v) for v in s) for s in stats),
                     size=Counter(c.size for c in files).most_common(1)[0][0] if store else None,  # the size batches are stacked at
                     min_size=_min_size(files) if store else None, span=int(np.median(n_frames)) if n_frames else None)
 
@@ -94,18 +95,22 @@ def _min_size(clips)->int|None:
 
 def get_action_dataloaders(files,              # clip folders (`get_instances(path_frames)`), or a clip store (`ClipStore`, its path or clips)
                            bs:int=8,           # batch size
-                           image_size:int=64,  # frames are resized (and cropped) to `image_size` x `image_size`
-                           seq_len:int=20,     # frames per clip
+                           image_size:int=None, # frames are resized (and cropped) to `image_size` x `image_size` (default: the preset's, else 64)
+                           seq_len:int=None,   # frames per clip (default: the preset's, else 20)
                            val_idxs=None,      # indices of `files` to validate on; default: a random 20%
-                           mode:str='first',   # frame sampling: 'first', 'uniform', 'random' or 'segments' (see `sample_frames`)
+                           mode:str=None,      # frame sampling: 'first', 'uniform', 'random' or 'segments' (see `sample_frames`; default: the preset's, else 'first')
                            splitter=None,      # a fastai splitter, instead of `val_idxs`
                            seed:int=None,      # seed of the random split
                            augment=False,      # store path: training augmentation, True (`AUGMENT`) or `ClipBatchTfm` arguments
                            check:bool=True,    # frames trees: leave out (with a warning) clips whose frames cannot be read
                            group_fn=None,      # a clip's group (clips cut from one video), e.g. `ucf101_group`; default: the store's
+                           stats=None,         # normalisation: mean and std per channel, 0-1 scale (default: the preset's, else ImageNet's)
+                           preset=None,        # a pretrained model's `VideoPreset` (`video_preset(name, weights)`): the defaults of the four above
                            **kwargs,           # passed to `Datasets.dataloaders` (e.g. `num_workers`, `device`, `chunk_size`)
                           )->ClipDataLoaders:
     "`DataLoaders` of `ImageTuple` clips from the clip folders or clip store `files`, split by `val_idxs`, with their `ClipSpec`"
+    p = preset.data if preset is not None else {}  # what a pretrained video model was trained on
+    seq_len, image_size, mode = ifnone(seq_len, p.get('seq_len', 20)), ifnone(image_size, p.get('image_size', 64)), ifnone(mode, p.get('mode', 'first'))
     files = _clips_of(files)
     store = isinstance(files[0], Clip)
     if not store and augment: raise ValueError('`augment` needs a clip store: build one with build_store and pass it instead of clip folders')
@@ -116,7 +121,7 @@ def get_action_dataloaders(files,              # clip folders (`get_instances(pa
     if random_split: warn_group_leak([_group_key(o, group_fn) for o in files], splits)
     if len(splits[0]) < bs: raise ValueError(f'only {len(splits[0])} training clips for a batch size of {bs}: '
                                               'lower `bs` (batches are full: drop_last=True)')
-    spec = _spec(files, splits, image_size, seq_len, mode)
+    spec = _spec(files, splits, image_size, seq_len, mode, ifnone(stats, p.get('stats', imagenet_stats)))
     if store: dls = _store_dataloaders(files, splits, bs, spec, augment, **kwargs)
     else:
         ds = Datasets(files, tfms=[[ImageTupleTfm(seq_len=seq_len, mode=mode)], [clip_label, Categorize]], splits=splits)
