@@ -524,6 +524,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                       'videocls/models/framewise.py'),
                                            'videocls.models.framewise._resolve_arch': ( 'models.framewise.html#_resolve_arch',
                                                                                         'videocls/models/framewise.py'),
+                                           'videocls.models.framewise._stride_index': ( 'models.framewise.html#_stride_index',
+                                                                                        'videocls/models/framewise.py'),
                                            'videocls.models.framewise._timm_weights': ( 'models.framewise.html#_timm_weights',
                                                                                         'videocls/models/framewise.py'),
                                            'videocls.models.framewise.convrnn_splitter': ( 'models.framewise.html#convrnn_splitter',

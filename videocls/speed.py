@@ -9,7 +9,7 @@ import copy, time
 import torch
 from torch import nn
 
-from .learner import auto_precision
+from .learner import auto_precision, _memory_format
 
 # %% auto #0
 __all__ = ['train_step_rate', 'pick_bs']
@@ -28,8 +28,8 @@ def train_step_rate(model:nn.Module,      # the model (a copy is trained: `model
     device = torch.device(device or next(model.parameters()).device)
     precision = auto_precision(device) if precision == 'auto' else precision
     m = copy.deepcopy(model).to(device).train()
-    if channels_last if channels_last is not None else (device.type == 'cuda' and any(isinstance(o, nn.Conv2d) for o in m.modules())):
-        m = m.to(memory_format=torch.channels_last)
+    fmt = _memory_format(m)  # channels_last, or channels_last_3d for 3D convolutions: as `video_learner`
+    if fmt is not None and (channels_last if channels_last is not None else device.type == 'cuda'): m = m.to(memory_format=fmt)
     opt = torch.optim.AdamW(m.parameters(), 1e-4, foreach=True)
     scaler = torch.amp.GradScaler(device.type, enabled=precision == 'fp16')
     dtype = {'bf16': torch.bfloat16, 'fp16': torch.float16}.get(precision)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import timm
+from timm.models import FeatureListNet
 import torch
 import torchvision
 from torch import nn, Tensor
@@ -41,14 +42,21 @@ def _arch_name(arch)->str: return arch if isinstance(arch, str) else getattr(arc
 
 # %% ../../nbs/21_models.framewise.ipynb #7b2e7b99
 class TimmFeatureMaps(Module):
-    "The last feature maps `(N, nf, h, w)` of a timm model (its `forward_features`, channels first)"
+    "The feature maps `(N, nf, h, w)` of a timm model: its last (`forward_features`), or a `features_only` model's one stride"
     def __init__(self, model:nn.Module): self.model = model
     def forward(self, x:Tensor)->Tensor:
+        if isinstance(self.model, FeatureListNet): return self.model(x)[0]  # `features_only` with one `out_indices`: (N, nf, h, w)
         x = self.model.forward_features(x)  # (N, C, H, W) -> (N, nf, h, w), or (N, h, w, nf), or tokens (N, L, nf)
         if x.ndim != 4: raise ValueError(f"{type(self.model).__name__} gives tokens {tuple(x.shape)}, not feature maps: use pool='avg' (SimpleModel(pool='avg')) or a CNN arch")
         return x.permute(0, 3, 1, 2) if getattr(self.model, 'output_fmt', 'NCHW') == 'NHWC' else x  # (N, h, w, nf) -> (N, nf, h, w)
 
 _pools = {'avg': lambda: nn.AdaptiveAvgPool2d(1), 'concat': AdaptiveConcatPool2d}
+
+def _stride_index(arch:str, stride:int, **kwargs)->int:
+    "Which of timm model `arch`'s feature maps (`features_only`'s `out_indices`) are at `stride`"
+    strides = timm.create_model(arch, features_only=True, pretrained=False, **{k: v for k, v in kwargs.items() if k != 'pretrained_cfg_overlay'}).feature_info.reduction()
+    if stride not in strides: raise ValueError(f'{arch} has feature maps at strides {strides}, not {stride}: pick one of those')
+    return strides.index(stride)
 
 def _timm_weights(arch:str, weights, **kwargs)->dict:
     "The state_dict in file `weights`, checked against timm's `arch` (classifier aside): timm's own loader only warns when keys differ"
@@ -67,6 +75,7 @@ def create_encoder(arch=resnet34, # torchvision/fastai builder (e.g. `resnet34`)
                    n_in:int=3, # input channels
                    cut=None, # where to cut a torchvision/fastai model (fastai's `create_body`); default from fastai's `model_meta`
                    download:bool=False, # with `pretrained` and no `weights`: let torchvision/timm fetch the weights (needs network or their cache)
+                   stride:int=None, # with `pool=None` and a timm model: the feature maps at this stride (e.g. 8 or 16); None: the last
                    **kwargs, # passed to `timm.create_model` (e.g. `drop_path_rate`)
                   )->tuple: # `(body, nf)`: the frame encoder and its number of output features
     "A per-frame encoder from `arch` and its number of output features"
@@ -78,14 +87,17 @@ def create_encoder(arch=resnet34, # torchvision/fastai builder (e.g. `resnet34`)
                          f"available, or pretrained=False")
     arch = _resolve_arch(arch)
     fetch = pretrained and weights is None  # only reached with `download`
+    if stride is not None and (pool is not None or not isinstance(arch, str)):
+        raise ValueError(f'stride={stride} taps the feature maps of a timm model: pass pool=None and a timm model name, not {name!r}')
     if isinstance(arch, str):  # timm: its loader takes the state_dict, drops the classifier and adapts the stem to `n_in`
         if weights is not None: kwargs['pretrained_cfg_overlay'] = dict(state_dict=_timm_weights(arch, weights, **kwargs))
+        if stride is not None: kwargs.update(features_only=True, out_indices=(_stride_index(arch, stride, **kwargs),))
         try: model = timm.create_model(arch, pretrained=fetch or weights is not None, num_classes=0, in_chans=n_in, **kwargs)
         except RuntimeError as e:
             if weights is None: raise
             raise ValueError(f"weights file {weights} does not fit timm model {name}: {str(e).splitlines()[0]}; "
                              f"pass the state_dict of the same architecture, or pretrained=False") from e
-        nf = model.num_features
+        nf = model.feature_info.channels()[0] if stride is not None else model.num_features
         if pool == 'avg': return model, nf  # timm's own pooling (`num_classes=0`): right for CNNs and transformers
         maps = TimmFeatureMaps(model)
         return (maps, nf) if pool is None else (nn.Sequential(maps, AdaptiveConcatPool2d(), Flatten()), 2*nf)
