@@ -49,13 +49,14 @@ def progress_lines(items,              # what to go through
                    total:int,          # how many there are
                    what:str='items',   # what they are, at the start of each line
                    every:float=0.1,    # a line each time this share of `total` is done, and one at the end
+                   min_s:float=5,      # but no line sooner than this many seconds after the last (the end's excepted)
                   ):
     "Yield `items`, printing a plain line (count, share, rate, time left) at every `every` of `total`: progress for log files"
-    t0, step = time.monotonic(), max(1, math.ceil(total * every))
+    t0, step, last = time.monotonic(), max(1, math.ceil(total * every)), -math.inf
     for k, o in enumerate(items, 1):
         yield o
-        if k % step == 0 or k == total:
-            dt = max(time.monotonic() - t0, 1e-6)
+        if (k % step == 0 and time.monotonic() - last >= min_s) or k == total:
+            last, dt = time.monotonic(), max(time.monotonic() - t0, 1e-6)
             left = f', about {_duration(dt / k * (total - k))} left' if k < total else ''
             print(f'{what}: {k:,}/{total:,} ({k / total:.0%}) in {_duration(dt)}, {k / dt:,.1f}/s{left}', flush=True)
 

@@ -166,13 +166,13 @@ class ClipDataLoader(TfmdDL):
         if len(self.damaged) > self.max_damaged * self.n:
             raise DamagedClip(p, why, f'{len(self.damaged)} damaged clip(s) among the {self.n} training clips, more than max_damaged='
                                       f'{self.max_damaged:g} of them, so the run stops: {_names(self.damaged)}. '
-                                      f'{_upper(repair_hint(store, "them"))}; {verify}')
+                                      f'{_upper(repair_hint(store, "them" if len(self.damaged) > 1 else "it"))}; {verify}')
 
     def _warn_damaged(self):
         "Warn about the damaged clips this pass left out"
         d, self._damaged_now = self._damaged_now, {}
         if not d: return
-        hint = repair_hint(Path(next(iter(d))).parent.parent, 'them')
+        hint = repair_hint(Path(next(iter(d))).parent.parent, 'them' if len(d) > 1 else 'it')
         warnings.warn(f'{len(d)} damaged clip(s) left out of pass {self._passes} over the {self.n} training clips: {_names(d)}. '
                       f'{_upper(hint)}. More than max_damaged={self.max_damaged:g} of the clips damaged, or one '
                       'validation clip, stops the run.', stacklevel=3)
