@@ -49,10 +49,11 @@ def progress_lines(items,              # what to go through
                    total:int,          # how many there are
                    what:str='items',   # what they are, at the start of each line
                    every:float=0.1,    # a line each time this share of `total` is done, and one at the end
-                   min_s:float=5,      # but no line sooner than this many seconds after the last (the end's excepted)
+                   min_s:float=5,      # but no line sooner than this many seconds after the start or the last line (the end's excepted)
                   ):
     "Yield `items`, printing a plain line (count, share, rate, time left) at every `every` of `total`: progress for log files"
-    t0, step, last = time.monotonic(), max(1, math.ceil(total * every)), -math.inf
+    t0 = last = time.monotonic()
+    step = max(1, math.ceil(total * every))
     for k, o in enumerate(items, 1):
         yield o
         if (k % step == 0 and time.monotonic() - last >= min_s) or k == total:
