@@ -11,7 +11,7 @@ warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', ca
 from fastcore.script import call_parse, CliError
 
 from .data.frames import make_frames_tree
-from .data.store import make_store
+from .data.store import make_store, ClipStore, rebuild_command
 from .data.ucf101 import ucf101_group
 from .split import BadArgument
 from .data.core import clip_spec
@@ -36,19 +36,27 @@ def _user_errors(f, *args, **kwargs):
     except _USER_ERRORS as e: raise CliError(f'error: {e}') from None
 
 # %% ../nbs/60_cli.ipynb #ae8b8904
-@call_parse
-def extract(src:str,            # a UCF101 .rar archive, a folder of videos `<Class>/<clip>.avi` (or, for a store, a frames tree)
-            dest:str,           # the clip store to write (`DEST/manifest.json`, `DEST/<Class>/<clip>.clip`)
+@call_parse(pos=['dest'])
+def extract(src:str,            # a UCF101 .rar archive, a folder of videos `<Class>/<clip>.avi` (or, for a store, a frames tree); with --verify, the store
+            dest:str=None,      # the clip store to write (`DEST/manifest.json`, `DEST/<Class>/<clip>.clip`); run again, it checks every clip and rebuilds damaged ones
             frames:bool=False,  # write a frames tree instead (the seed's layout: `DEST/<Class>/<clip>/00000.jpg, ...`)
             min_size:int=R.min_size, # store: frames shrink by a whole factor to a short side of at least this
             videos:str=None,    # where a .rar is extracted to (default: beside it, named after it)
             n_workers:int=None, # decoding processes (default: all CPUs)
             force:bool=False,   # redo clips already complete
+            verify:bool=False,  # only check the store (DEST, or SRC alone) against its checksums: list damaged clips, exit status 1 if any; writes nothing
            ):
-    "Turn a UCF101 archive or a folder of videos into a clip store (or a frames tree): resumable, with a report of bad clips"
+    "Turn a UCF101 archive or a folder of videos into a clip store (or a frames tree): resumable, every stored clip checked, with a report of bad clips"
     if min_size < 1: _usage(f'--min-size {min_size}: pass the short side to keep, in pixels (at least 1; the default 112)')
     if n_workers is not None and n_workers < 1: _usage(f'--n-workers {n_workers}: pass at least 1, or leave it out for all CPUs')
-    if frames:
+    if verify:
+        if frames: _usage('--verify checks a clip store; a frames tree has no checksums (get_action_dataloaders checks its frames)')
+        store = _user_errors(ClipStore, dest or src)
+        if damaged := store.verify(n_workers=n_workers):
+            raise CliError(f'error: {len(damaged)} of the {len(store)} clips of {store.path} are damaged; to repair them, build the '
+                           f'store again from its videos: {rebuild_command(store.path)}')
+    elif dest is None: _usage('give the folder to write: videocls-extract SRC DEST (or check a store: videocls-extract STORE --verify)')
+    elif frames:
         path = _user_errors(make_frames_tree, src, dest, videos=videos, n_workers=n_workers, force=force)
         print(f'frames tree: {path}')
     else:

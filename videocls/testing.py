@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_testing.ipynb #d1f5bf7f
 from __future__ import annotations
-import struct, time, zlib
+import os, struct, time, zlib
 from pathlib import Path
 
 import av
@@ -13,7 +13,8 @@ import numpy as np
 from .data.ucf101 import ucf101_name
 
 # %% auto #0
-__all__ = ['N_LEVELS', 'frame_levels', 'frame_index', 'write_clip', 'make_ucf101_tree', 'write_rar', 'randomize_weights']
+__all__ = ['N_LEVELS', 'frame_levels', 'frame_index', 'write_clip', 'make_ucf101_tree', 'damage_file', 'write_rar',
+           'randomize_weights']
 
 # %% ../nbs/00_testing.ipynb #fb80367c
 N_LEVELS = 64  # distinct frame indices; indices are encoded modulo this
@@ -114,6 +115,26 @@ def make_ucf101_tree(path,                                     # folder to creat
     path = Path(path)
     return [write_clip(path/cls/ucf101_name(cls, g, c), n_frames=n_frames, size=size, color=_COLORS[i % len(_COLORS)])
             for i, cls in enumerate(classes) for g in groups for c in range(1, clips_per_group + 1)]
+
+# %% ../nbs/00_testing.ipynb #a0fb4896
+def damage_file(fname,                # the file to damage, in place
+                how:str='overwrite',  # 'truncate': cut it to half its length; 'overwrite': random bytes over its middle
+                nbytes:int=4096,      # how many bytes 'overwrite' writes (at most the file's length)
+                seed:int=0,           # seed of the random bytes
+               )->tuple:
+    "Damage `fname` as an interrupted copy or a failing disk does; return the byte range `(start, end)` that changed"
+    fname = Path(fname)
+    size = fname.stat().st_size
+    if how == 'truncate':
+        os.truncate(fname, size // 2)
+        return size // 2, size
+    if how != 'overwrite': raise ValueError(f"how must be 'truncate' or 'overwrite', not {how!r}")
+    n = min(nbytes, size)
+    start = (size - n) // 2
+    with open(fname, 'r+b') as f:
+        f.seek(start)
+        f.write(np.random.default_rng(seed).bytes(n))
+    return start, start + n
 
 # %% ../nbs/00_testing.ipynb #eda53620
 _RAR_MARK = b'Rar!\x1a\x07\x00'

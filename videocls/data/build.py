@@ -4,46 +4,81 @@
 
 # %% ../../nbs/02a_data.build.ipynb #62313a39
 from __future__ import annotations
-import gc, signal, time
+import gc, math, signal, sys, time
 import multiprocessing as mp
 from multiprocessing.connection import wait
 from dataclasses import dataclass, field
 
 from fastcore.basics import defaults
+from fastcore.imports import in_notebook
 from fastprogress.fastprogress import progress_bar
 
 # %% auto #0
-__all__ = ['FramesReport', 'run_isolated']
+__all__ = ['FramesReport', 'show_bars', 'progress_lines', 'show_progress', 'run_isolated']
 
 # %% ../../nbs/02a_data.build.ipynb #8de204b9
 @dataclass
 class FramesReport:
-    "What a build did: frames written per clip, clips skipped as already complete, failures and what was left out, with reasons"
+    "What a build did: frames written per clip, clips skipped as already complete, failures, what was left out, damaged clips found, with reasons"
     done: dict = field(default_factory=dict)
     skipped: list = field(default_factory=list)
     failed: dict = field(default_factory=dict)
-    left_out: dict = field(default_factory=dict)  # files that are not videos, folders with none: path -> why
+    left_out: dict = field(default_factory=dict)   # files that are not videos, folders with none: path -> why
+    damaged: dict = field(default_factory=dict)    # sources whose stored clip a re-run found damaged (and built again): path -> what was wrong
+    unchecked: list = field(default_factory=list)  # sources whose stored clip has no checksums (an older store's), kept as they are
     def __repr__(self):
+        rebuilt = sum(s in self.done for s in self.damaged)
         return (f'converted {len(self.done)} clips ({sum(self.done.values())} frames), skipped {len(self.skipped)} '
-                f'already complete, failed {len(self.failed)}' + (f', left out {len(self.left_out)}' if self.left_out else ''))
+                f'already complete, failed {len(self.failed)}' + (f', left out {len(self.left_out)}' if self.left_out else '')
+                + (f', found {len(self.damaged)} damaged ({rebuilt} rebuilt)' if self.damaged else ''))
     def print_problems(self, n:int=20):
-        "Print the first `n` failures and things left out, one a line"
-        for what, d in (('failed', self.failed), ('left out', self.left_out)):
+        "Print the first `n` damaged clips, failures and things left out, one a line"
+        for what, d in (('damaged', self.damaged), ('failed', self.failed), ('left out', self.left_out)):
             for s, why in list(d.items())[:n]: print(f'  {what}: {s}: {why}')
             if len(d) > n: print(f'  ... and {len(d) - n} more {what}: see the report file')
+        if self.unchecked: print(f'  {len(self.unchecked)} clip(s) kept from an older store have no checksums: build again with '
+                                 'force=True (videocls-extract --force) to add them')
 
-def _worker(f, conn):
-    "A worker process: run `f` on each item received until `None`, sending back `(True, result)` or `(False, why)`"
+def show_bars()->bool:
+    "Whether progress is drawn as bars: in a notebook or a terminal (in a log file, a bar's carriage returns make one endless line)"
+    return in_notebook() or sys.stdout.isatty()
+
+def _duration(s:float)->str: return f'{s:.0f}s' if s < 90 else f'{s / 60:.0f} min' if s < 5400 else f'{s / 3600:.1f} h'
+
+def progress_lines(items,              # what to go through
+                   total:int,          # how many there are
+                   what:str='items',   # what they are, at the start of each line
+                   every:float=0.1,    # a line each time this share of `total` is done, and one at the end
+                   min_s:float=5,      # but no line sooner than this many seconds after the start or the last line (the end's excepted)
+                  ):
+    "Yield `items`, printing a plain line (count, share, rate, time left) at every `every` of `total`: progress for log files"
+    t0 = last = time.monotonic()
+    step = max(1, math.ceil(total * every))
+    for k, o in enumerate(items, 1):
+        yield o
+        if (k % step == 0 and time.monotonic() - last >= min_s) or k == total:
+            last, dt = time.monotonic(), max(time.monotonic() - t0, 1e-6)
+            left = f', about {_duration(dt / k * (total - k))} left' if k < total else ''
+            print(f'{what}: {k:,}/{total:,} ({k / total:.0%}) in {_duration(dt)}, {k / dt:,.1f}/s{left}', flush=True)
+
+def show_progress(items, total:int=None, what:str='items'):
+    "`items` with their progress shown: a bar in a notebook or a terminal, plain lines otherwise (`progress_lines`)"
+    total = len(items) if total is None else total
+    if not total: return items
+    return progress_bar(items, total=total, leave=False) if show_bars() else progress_lines(items, total, what)
+
+def _worker(f, conn, fatal=()):
+    "A worker process: run `f` on each item received until `None`, sending back `(True, result)`, `(False, why)` or `(False, fatal exception)`"
     gc.freeze()  # leave the parent's objects alone: no garbage collector walks over (and copies) the memory it shares
     while (item := conn.recv()) is not None:
         try: conn.send((True, f(item)))
-        except Exception as e: conn.send((False, f'{type(e).__name__}: {e}'))
+        except Exception as e: conn.send((False, e if isinstance(e, fatal) else f'{type(e).__name__}: {e}'))
 
-def _supervise(f, items, n_workers, timeout, cleanup):
+def _supervise(f, items, n_workers, timeout, cleanup, fatal=()):
     ctx = mp.get_context('fork' if 'fork' in mp.get_all_start_methods() else 'spawn')
     def start():
         conn, child = ctx.Pipe()
-        p = ctx.Process(target=_worker, args=(f, child), daemon=True)
+        p = ctx.Process(target=_worker, args=(f, child, fatal), daemon=True)
         p.start(); child.close()
         return p, conn
     todo = list(items)[::-1]
@@ -75,6 +110,7 @@ def _supervise(f, items, n_workers, timeout, cleanup):
                     conn.close()
                     if todo: idle.append(start())
                 if not res[0] and cleanup is not None: cleanup(item)
+                if isinstance(res[1], BaseException): raise res[1]  # fatal: the run stops (the others are stopped below)
                 yield item, *res
     finally:
         for p, conn in idle + [(p, c) for c, (p, _, _) in running.items()]:
@@ -84,15 +120,19 @@ def _supervise(f, items, n_workers, timeout, cleanup):
             p.join(1)
             if p.is_alive(): p.kill(); p.join()
             conn.close()
+        if cleanup is not None:
+            for _, item, _ in running.values(): cleanup(item)  # stopped before the end: remove what they left
 
 def run_isolated(f,                  # function of one item, run in a worker process
                  items,              # the items
                  n_workers:int=None, # worker processes (default: number of CPUs)
                  timeout:float=600,  # seconds after which an item is considered hung: its worker is killed
-                 cleanup=None,       # `cleanup(item)` after an item failed, in this process (remove what it left)
-                 progress:bool=True, # show a progress bar
+                 cleanup=None,       # `cleanup(item)` after an item failed or was stopped, in this process (remove what it left)
+                 progress:bool=True, # show progress: a bar in a notebook or a terminal, plain lines in a log file
+                 fatal:tuple=(),     # exception types that stop the whole run: raised here once the other workers are stopped
+                 what:str='items',   # what the items are, for the progress lines
                 ):
     "Yield `(item, ok, result)` for each of `items` as they finish: `f(item)`, or the reason it failed (crash, hang, error)"
     items = list(items)
-    res = _supervise(f, items, n_workers or defaults.cpus, timeout, cleanup)
-    return progress_bar(res, total=len(items), leave=False) if progress and items else res
+    res = _supervise(f, items, n_workers or defaults.cpus, timeout, cleanup, tuple(fatal))
+    return show_progress(res, len(items), what) if progress and items else res

@@ -6,14 +6,17 @@
 from __future__ import annotations
 import gc, math, os, random, shutil, warnings, weakref
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor
 from fastcore.basics import chunked, noop, store_attr
 from fastai.data.core import TfmdDL
-from fastai.data.load import fa_collate
+from fastai.data.load import fa_collate, SkipItemException
 from fastai.torch_core import to_device, to_detach, retain_types
+
+from .store import DamagedClip, repair_hint
 
 # %% auto #0
 __all__ = ['ClipRing', 'ClipDataLoader']
@@ -42,8 +45,11 @@ class ClipRing:
         if self.copied[s] is not None: self.copied[s].synchronize()
         return s
 
-    def get(self, s:int, n:int, device=None)->Tensor:
-        "The first `n` clips of slot `s` on `device`: copied asynchronously on a GPU (on the current stream), else copied out"
+    def get(self, s:int, n:int, device=None, rows:Tensor=None)->Tensor:
+        "The first `n` clips of slot `s` (or its `rows`) on `device`: copied asynchronously on a GPU (on the current stream), else copied out"
+        if rows is not None:  # clips were left out: the others, gathered into pageable memory, copied at once (the slot is free again)
+            x = self.x[s, rows]
+            return x if device is None or device.type != 'cuda' else x.to(device)
         x = self.x[s, :n]
         if device is None or device.type != 'cuda': return x.clone()
         x = x.to(device, non_blocking=self.pinned)
@@ -68,15 +74,20 @@ class _Items:
     def __len__(self): return self.n
     def __getitem__(self, i): return self.after_item(self.dataset[i])
     def __getitems__(self, chunk):
-        "`chunk` is `(slot, first row, item indices)`: return `(slot, clips, types of the batch's parts, arrays of the rest)`"
+        "`chunk` is `(slot, first row, item indices)`: return `(slot, first row, clips written, types of the batch's parts, arrays of the rest, damaged clips)`"
         slot, row, idxs = chunk
-        items = self.before_batch([self[i] for i in idxs])
-        for i, o, it in zip(idxs, self.ring[slot, row:row + len(items)], items):
+        items, good, damaged = [], [], []
+        for i in idxs:
+            try: items.append(self[i]); good.append(i)
+            except DamagedClip as e: damaged.append((str(e.path), e.why))  # the main process leaves it out, or stops the run
+        if not items: return slot, row, 0, None, None, damaged
+        items = self.before_batch(items)
+        for i, o, it in zip(good, self.ring[slot, row:row + len(items)], items):
             if it[0].shape != o.shape:
                 raise ValueError(f'{self.dataset.items[i]}: its clip is {tuple(it[0].shape)}, the others {tuple(o.shape)}')
             o.copy_(it[0].as_subclass(Tensor))
         rest = retain_types(fa_collate([it[1:] for it in items]), items[0][1:])  # e.g. the labels, as fastai collates them
-        return slot, len(items), [type(o) for o in (items[0][0], *rest)], [r.numpy() for r in rest]  # arrays: pickled, not shared
+        return slot, row, len(items), [type(o) for o in (items[0][0], *rest)], [r.numpy() for r in rest], damaged  # arrays: pickled, not shared
 
 class _Chunks:
     "The chunks `(slot, first row, item indices)` of one epoch of `dl` (fastai's order and `drop_last`); `plan`: chunks per batch"
@@ -101,6 +112,12 @@ def _stop_workers(loader):
     it = getattr(loader, '_iterator', None)
     if it is not None: it._shutdown_workers()
 
+def _names(d:dict, n:int=5)->str:
+    "The first `n` damaged clips of `d` `{path: why}`, with why"
+    return '; '.join(f'{p} ({why})' for p, why in list(d.items())[:n]) + (f'; and {len(d) - n} more' if len(d) > n else '')
+
+def _upper(s:str)->str: return s[:1].upper() + s[1:]
+
 def _record_stream(b, stream):
     "Tell the CUDA allocator that the tensors of `b` are used on `stream`"
     if isinstance(b, Tensor): b.record_stream(stream)
@@ -114,14 +131,51 @@ class ClipDataLoader(TfmdDL):
                  chunk_size:int=None,  # clips a worker reads at a time (default: a quarter of `bs`, at least 32)
                  worker_nice:int=10,   # workers' priority below this process's, which launches the GPU's work (0: the same)
                  worker_init=None,     # `worker_init(worker_id)`, called in each worker after its own set-up
+                 max_damaged:float=0.01, # a shuffled (training) loader leaves damaged clips out, up to this share of its clips; beyond, the run stops
                  **kwargs):            # passed to fastai's `TfmdDL`
-        store_attr('chunk_size,worker_nice,worker_init')
+        store_attr('chunk_size,worker_nice,worker_init,max_damaged')
+        self.damaged, self._damaged_now, self._passes = {}, {}, 0  # damaged: every damaged clip met, {path: why}
         super().__init__(dataset, **kwargs)
 
     def new(self, dataset=None, cls=None, **kwargs):
         "A loader like this one (`test_dl`, `export`), with its worker settings"
         return super().new(dataset, cls, **{'chunk_size': self.chunk_size, 'worker_nice': self.worker_nice,
-                                            'worker_init': self.worker_init, **kwargs})
+                                            'worker_init': self.worker_init, 'max_damaged': self.max_damaged, **kwargs})
+
+    def create_item(self, s):
+        "Item `s` (`None`: the first clip that reads); a damaged clip is left out (fastai's `SkipItemException`) or stops the run"
+        if s is not None:
+            try: return super().create_item(s)
+            except DamagedClip as e: self._damaged_found([(str(e.path), e.why)])
+            raise SkipItemException()
+        for i in range(self.n):  # `one_batch`, the clips' shape
+            try: return super().create_item(i)
+            except DamagedClip as e: self._damaged_found([(str(e.path), e.why)])
+        return super().create_item(0)
+
+    def _damaged_found(self, found:list):
+        "Note the damaged clips `found`, `[(path, why)]`: left out by a shuffled loader, up to `max_damaged` of its clips; else the run stops here"
+        if not found: return
+        for p, why in found: self.damaged[p] = self._damaged_now[p] = why
+        p, why = found[0]
+        store = Path(p).parent.parent
+        verify = f'`videocls-extract {store} --verify` lists every damaged clip of the store'
+        if not self.shuffle:
+            raise DamagedClip(p, why, f'{p}: damaged: {why}. The run stops: a clip of a validation or test set is never left out (its '
+                                      f'predictions are matched to its clips by position); {repair_hint(store)}; {verify}')
+        if len(self.damaged) > self.max_damaged * self.n:
+            raise DamagedClip(p, why, f'{len(self.damaged)} damaged clip(s) among the {self.n} training clips, more than max_damaged='
+                                      f'{self.max_damaged:g} of them, so the run stops: {_names(self.damaged)}. '
+                                      f'{_upper(repair_hint(store, "them" if len(self.damaged) > 1 else "it"))}; {verify}')
+
+    def _warn_damaged(self):
+        "Warn about the damaged clips this pass left out"
+        d, self._damaged_now = self._damaged_now, {}
+        if not d: return
+        hint = repair_hint(Path(next(iter(d))).parent.parent, 'them' if len(d) > 1 else 'it')
+        warnings.warn(f'{len(d)} damaged clip(s) left out of pass {self._passes} over the {self.n} training clips: {_names(d)}. '
+                      f'{_upper(hint)}. More than max_damaged={self.max_damaged:g} of the clips damaged, or one '
+                      'validation clip, stops the run.', stacklevel=3)
 
     @property
     def ring(self)->ClipRing|None:
@@ -174,7 +228,7 @@ class ClipDataLoader(TfmdDL):
             chunk = self.chunk_size or min(self.bs, max(32, math.ceil(self.bs / 4)))  # at most 4 chunks a batch
             # slots: the batches of the 2 chunks per worker torch asks for ahead, of the batch being joined, and a spare
             n_slots = math.ceil(2 * nw / math.ceil(self.bs / chunk)) + 3
-            self._ring = ClipRing(n_slots, self.bs, self.do_item(0)[0].shape, pin=dev is not None and dev.type == 'cuda')
+            self._ring = ClipRing(n_slots, self.bs, self.do_item(None)[0].shape, pin=dev is not None and dev.type == 'cuda')
             self._chunks = _Chunks(self, chunk, self._ring)
             gc.collect()  # garbage left now would be the workers' to collect (see `_init_worker`)
             self._workers = torch.utils.data.DataLoader(_Items(self, self._ring.x), batch_sampler=self._chunks, collate_fn=noop,
@@ -189,39 +243,50 @@ class ClipDataLoader(TfmdDL):
     def _torch_device(self): return torch.device(self.device) if self.device is not None else None
 
     def _batch(self, parts):
-        "One batch from its chunks' results: its clips from their ring slot, the rest joined, on the device, through `after_batch`"
-        slot, _, types, _ = parts[0]
-        x = self._ring.get(slot, sum(p[1] for p in parts), self._torch_device())
-        rest = [torch.from_numpy(np.concatenate(a)) for a in zip(*(p[3] for p in parts))]
+        "One batch from its chunks' results (None if all its clips were damaged): its clips from their ring slot, the rest joined, on the device, through `after_batch`"
+        self._damaged_found([d for p in parts for d in p[5]])
+        parts = [p for p in parts if p[2]]
+        if not parts: return None
+        slot, types, n = parts[0][0], parts[0][3], sum(p[2] for p in parts)
+        starts = np.cumsum([0] + [p[2] for p in parts])
+        rows = None if all(p[1] == r for p, r in zip(parts, starts)) else torch.cat([torch.arange(p[1], p[1] + p[2]) for p in parts])
+        x = self._ring.get(slot, n, self._torch_device(), rows)  # rows: the clips left after damaged ones were left out
+        rest = [torch.from_numpy(np.concatenate(a)) for a in zip(*(p[4] for p in parts))]
         if self._ring.pinned: rest = [r.pin_memory() for r in rest]  # a copy from pageable memory would wait for the stream
         b = [x, *to_device(rest, self.device, non_blocking=True)]
         return self.after_batch(tuple(o.as_subclass(t) for o, t in zip(b, types)))
 
     def __iter__(self):
+        self._passes, self._damaged_now = self._passes + 1, {}
         if (self.fake_l.num_workers == 0 and self.shard is None) or self.n == 0:  # fastai's own loop (also `one_batch`'s)
             yield from super().__iter__()
+            self._warn_damaged()
             return
         self.randomize()
         self.before_iter()
         if self.fake_l.num_workers == 0:  # this process's share, read here
-            for b in self.epoch_batches(): yield self.after_batch(to_device(self.do_batch([self.do_item(i) for i in b]), self.device))
+            for b in self.epoch_batches():
+                if items := [o for o in map(self.do_item, b) if o is not None]: yield self.after_batch(to_device(self.do_batch(items), self.device))
+            self._warn_damaged()
             self.after_iter()
             return
         it, plan = self._primed or self._start()
         self._primed = None
         batches = ([next(it) for _ in range(k)] for k in plan)
         dev = self._torch_device()
-        if dev is None or dev.type != 'cuda': yield from map(self._batch, batches)
+        if dev is None or dev.type != 'cuda': yield from (b for b in map(self._batch, batches) if b is not None)
         else:
             side, main, prev = torch.cuda.Stream(dev), torch.cuda.current_stream(dev), None
             for parts in batches:
                 with torch.cuda.stream(side): b = self._batch(parts)
+                if b is None: continue
                 if prev is not None: yield prev
                 main.wait_stream(side)
                 _record_stream(b, main)
                 prev = b
             if prev is not None: yield prev
         self._primed = self._start()  # the next epoch loads while this one is validated (or the other set is used)
+        self._warn_damaged()
         self.after_iter()
 
     def __getstate__(self):
@@ -229,3 +294,7 @@ class ClipDataLoader(TfmdDL):
         d = self.__dict__.copy()
         for k in ('_workers', '_chunks', '_primed', '_ring'): d.pop(k, None)
         return d
+
+    def __setstate__(self, d):
+        "Unpickle, with the defaults of what a loader pickled by an older videocls lacks (an exported learner's)"
+        self.__dict__.update({'max_damaged': 0.01, 'damaged': {}, '_damaged_now': {}, '_passes': 0, **d})

@@ -4,10 +4,12 @@
 
 # %% ../../nbs/02c_data.store.ipynb #30bb7a5f
 from __future__ import annotations
-import json, os
+import errno, json, os, struct, warnings, zlib
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import asdict
-from functools import partial
+from functools import lru_cache, partial
 from pathlib import Path
 
 import numpy as np
@@ -18,56 +20,144 @@ from fastcore.foundation import L
 
 from .rar import unrar
 from .video import VIDEO_EXTS, VideoError, jpeg_frames, shrink_factor, list_videos, check_distinct
-from .build import FramesReport, run_isolated
+from .build import FramesReport, run_isolated, show_bars, show_progress
 from .frames import get_instances, get_frames
 
 # %% auto #0
-__all__ = ['CLIP_MAGIC', 'CLIP_EXT', 'MANIFEST', 'write_clip_file', 'read_clip_header', 'Clip', 'ClipView', 'StoredClip',
-           'MemoryClip', 'clip_file', 'store_clip', 'build_store', 'ClipStore', 'is_store', 'make_store']
+__all__ = ['CLIP_MAGIC', 'CLIP_MAGIC_V1', 'CLIP_EXT', 'MANIFEST', 'rebuild_command', 'repair_hint', 'DamagedClip',
+           'StoreWriteError', 'write_clip_file', 'read_clip_header', 'check_clip_file', 'Clip', 'ClipView',
+           'StoredClip', 'MemoryClip', 'clip_file', 'store_clip', 'build_store', 'ClipStore', 'is_store', 'make_store']
 
 # %% ../../nbs/02c_data.store.ipynb #e44594bd
-CLIP_MAGIC = b'VCLIP01\n'
+CLIP_MAGIC = b'VCLIP02\n'     # the clip files `write_clip_file` writes: each frame with its CRC-32
+CLIP_MAGIC_V1 = b'VCLIP01\n'  # clip files of stores built before checksums: still read, unchecked
 CLIP_EXT = '.clip'
+MANIFEST = 'manifest.json'
 _HEAD = np.dtype([('magic', 'S8'), ('n', '<u4'), ('w', '<u2'), ('h', '<u2')])  # 16 bytes
+_VERSIONS = {CLIP_MAGIC_V1: 1, CLIP_MAGIC: 2}
+
+def _table_bytes(n:int, version:int=2)->int:
+    "Bytes before the first frame of a clip file of `n` frames: header and offsets, and (version 2) the CRCs of the frames and of the table"
+    return _HEAD.itemsize + 8 * (n + 1) + (4 * n + 4 if version == 2 else 0)
+
+@lru_cache(maxsize=16)
+def _store_source(store:str)->tuple|None:
+    "`(src, min_size)` that the manifest of the store `store` records (None: no manifest)"
+    try: m = json.loads((Path(store)/MANIFEST).read_text())
+    except (OSError, ValueError): return None
+    return m.get('src'), m.get('min_size')
+
+def rebuild_command(store)->str:
+    "The command that builds the store `store` again from its videos, as its manifest records them"
+    src, min_size = _store_source(str(store)) or (None, None)
+    return f'videocls-extract {src or "VIDEOS"} {store}' + (f' --min-size {min_size}' if min_size else '')
+
+def repair_hint(store, it:str='it')->str:
+    "What to do about damaged clips (`it`) of the store `store`: build it again from its videos, which rebuilds only what is damaged"
+    if _store_source(str(store)) is None: return f'write {it} again from the video(s) (build_store rebuilds damaged clips)'
+    return (f'to repair {it}, build the store again from its videos: {rebuild_command(store)} (or build_store): '
+            'damaged clips are rebuilt, whole ones kept')
+
+class DamagedClip(ValueError):
+    "A stored clip whose file is not what its build wrote (missing, cut short, overwritten): `path`, `why`; the message says what to do"
+    def __init__(self, path, why:str, msg:str=None):
+        self.path, self.why = Path(path), why
+        super().__init__(msg or f'{path}: damaged: {why}; {repair_hint(Path(path).parent.parent)}')
+    def __reduce__(self): return type(self), (self.path, self.why, str(self))
+
+class StoreWriteError(OSError):
+    "The clip store cannot be written (a full disk, no permission, a read-only file system): the build stops, keeping what is complete"
 
 def write_clip_file(fname,      # file to write (atomically: staged beside it, then renamed)
                     jpegs:list, # the JPEG bytes of every frame, all of one size
                     size:tuple, # (width, height) of the frames
                    )->int:
-    "Write `jpegs` as a clip file; return its size in bytes"
+    "Write `jpegs` as a clip file, each frame with its CRC-32 and the table with its own; return its size in bytes"
     fname = Path(fname)
     if not jpegs: raise ValueError(f'{fname}: a clip needs at least one frame')
-    head = np.array([(CLIP_MAGIC, len(jpegs), *size)], _HEAD).tobytes()
-    offsets = np.cumsum([0] + [len(j) for j in jpegs], dtype='<u8') + len(head) + 8 * (len(jpegs) + 1)
+    n = len(jpegs)
+    offsets = np.cumsum([0] + [len(j) for j in jpegs], dtype='<u8') + _table_bytes(n)
+    table = b''.join([np.array([(CLIP_MAGIC, n, *size)], _HEAD).tobytes(), offsets.tobytes(),
+                      np.array([zlib.crc32(j) for j in jpegs], '<u4').tobytes()])
+    table += struct.pack('<I', zlib.crc32(table))
     staging = fname.with_name(f'.partial-{fname.name}')
-    fname.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with open(staging, 'wb') as f: f.write(b''.join([head, offsets.tobytes(), *jpegs]))
+        fname.parent.mkdir(parents=True, exist_ok=True)
+        with open(staging, 'wb') as f: f.write(b''.join([table, *jpegs]))
         os.replace(staging, fname)
-    finally: staging.unlink(missing_ok=True)
+    except OSError as e:  # the store's disk, not the clip: every other clip would fail the same way
+        raise StoreWriteError(e.errno, e.strerror, str(fname) if e.filename in (None, str(staging)) else e.filename) from None
+    finally:
+        with suppress(OSError): staging.unlink(missing_ok=True)
     return int(offsets[-1])
 
+def _parse_table(buf:bytes, fname, n:int=None, size:tuple=None, check:bool=True)->tuple:
+    "`(version, n_frames, size, offsets, crcs)` of the clip file `fname` that starts with `buf`; `DamagedClip` if the table is not whole, or not that of `n` frames of `size`"
+    if len(buf) < _HEAD.itemsize: raise DamagedClip(fname, f'cut short: {len(buf)} bytes, less than its header')
+    head = np.frombuffer(buf, _HEAD, 1)[0]
+    version = _VERSIONS.get(bytes(head['magic']))
+    if version is None: raise DamagedClip(fname, 'not a videocls clip file (no clip header at its start)')
+    k = int(head['n']) if n is None else n  # the manifest's count first: a damaged header must not make us read a huge table
+    end = _table_bytes(k, version)
+    if len(buf) < end: raise DamagedClip(fname, 'cut short: its frame table is incomplete')
+    if version == 2 and check and zlib.crc32(buf[:end - 4]) != struct.unpack_from('<I', buf, end - 4)[0]:
+        raise DamagedClip(fname, 'its header or frame table is not what was stored: checksum mismatch')
+    wh = (int(head['w']), int(head['h']))
+    if int(head['n']) != k or (size is not None and wh != tuple(size)):
+        raise DamagedClip(fname, f'its header says {int(head["n"])} frames of {wh[0]}x{wh[1]}, its manifest {k}'
+                                 + (f' of {size[0]}x{size[1]}' if size is not None else ''))
+    offsets = np.frombuffer(buf, '<u8', k + 1, _HEAD.itemsize)
+    if offsets[0] != end or (np.diff(offsets.astype(np.int64)) <= 0).any():
+        raise DamagedClip(fname, 'its frame table is not that of a clip file (offsets out of order)')
+    return version, k, wh, offsets, np.frombuffer(buf, '<u4', k, _HEAD.itemsize + 8 * (k + 1)) if version == 2 else None
+
+def _size_why(nbytes:int, expected:int)->str:
+    return f'cut short: {nbytes:,} of its {expected:,} bytes' if nbytes < expected else f'{nbytes - expected:,} bytes longer than its frame table says'
+
+def _crc_why(i:int)->str: return f'frame {i} is not what was stored: checksum mismatch'
+
+def _unreadable(fname, e:OSError)->DamagedClip:
+    return DamagedClip(fname, 'missing: its file is gone' if isinstance(e, FileNotFoundError) else f'cannot be read ({e.strerror or e})')
+
 def read_clip_header(fname)->tuple:
-    "`(n_frames, (width, height), offsets)` of the clip file `fname`"
+    "`(n_frames, (width, height), offsets)` of the clip file `fname`, its table checked (`DamagedClip` if it is not whole)"
     with open(fname, 'rb') as f:
-        head = np.frombuffer(f.read(_HEAD.itemsize), _HEAD)
-        if len(head) != 1 or head['magic'][0] != CLIP_MAGIC: raise ValueError(f'{fname}: not a videocls clip file')
-        n = int(head['n'][0])
-        offsets = np.frombuffer(f.read(8 * (n + 1)), '<u8')
-    if len(offsets) != n + 1: raise ValueError(f'{fname}: clip file cut short (its frame table is incomplete)')
-    return n, (int(head['w'][0]), int(head['h'][0])), offsets
+        buf = f.read(_HEAD.itemsize)
+        if len(buf) == _HEAD.itemsize and (v := _VERSIONS.get(bytes(np.frombuffer(buf, _HEAD, 1)[0]['magic']))):
+            buf += f.read(_table_bytes(int(np.frombuffer(buf, _HEAD, 1)[0]['n']), v) - len(buf))
+    _, n, size, offsets, _ = _parse_table(buf, fname)
+    return n, size, offsets
+
+def check_clip_file(fname,             # a clip file
+                    n_frames:int=None, # frames its manifest lists (None: as its header says)
+                    size:tuple=None,   # (width, height) its manifest lists
+                   )->tuple:
+    "Check every byte of the clip file `fname`: raise `DamagedClip` saying what is wrong, else return `(version, n_frames, size, bytes)`"
+    fname = Path(fname)
+    try: buf = fname.read_bytes()
+    except OSError as e: raise _unreadable(fname, e) from None
+    version, n, wh, offsets, crcs = _parse_table(buf, fname, n_frames, size)
+    if len(buf) != offsets[-1]: raise DamagedClip(fname, _size_why(len(buf), int(offsets[-1])))
+    for i in range(n):
+        j = buf[offsets[i]:offsets[i + 1]]
+        if crcs is not None and zlib.crc32(j) != crcs[i]: raise DamagedClip(fname, _crc_why(i))
+        if crcs is None: _decode_frames([j], wh, fname, [i], stored=True)  # an old file without checksums: what decoding finds
+    return version, n, wh, len(buf)
 
 # %% ../../nbs/02c_data.store.ipynb #534bca39
 def _decode(jpeg:bytes)->np.ndarray: return simplejpeg.decode_jpeg(jpeg, colorspace='RGB')
 
-def _decode_frames(jpegs:list, size:tuple, name:str='clip')->np.ndarray:
-    "Decode the JPEG frames `jpegs` of size `size` `(width, height)`, each straight into its place in one `(len(jpegs), h, w, 3)` array"
+def _decode_frames(jpegs:list, size:tuple, name='clip', idxs:list=None, stored:bool=False)->np.ndarray:
+    "Decode the JPEG frames `jpegs` (frames `idxs` of clip `name`) of size `size` `(width, height)`, each straight into its place in one `(len(jpegs), h, w, 3)` array"
     w, h = size
     out = np.empty((len(jpegs), h, w, 3), np.uint8)
     for k, j in enumerate(jpegs):
         try: shape = simplejpeg.decode_jpeg(j, colorspace='RGB', buffer=out[k]).shape  # it decodes at its own size
-        except ValueError as e: raise ValueError(f'{name}: frame {k}: {e}; rebuild the clip') from None
-        if shape != (h, w, 3): raise ValueError(f'{name}: frame {k} is {shape[1]}x{shape[0]}, not {w}x{h} like the clip; rebuild the clip')
+        except ValueError as e: shape = e
+        if shape != (h, w, 3):
+            i = k if idxs is None else idxs[k]
+            why = f'frame {i}: {shape}' if isinstance(shape, ValueError) else f'frame {i} is {shape[1]}x{shape[0]}, not {w}x{h} like the clip'
+            raise DamagedClip(name, why) if stored else ValueError(f'{name}: {why}; rebuild the clip')
     return out
 
 class Clip:
@@ -87,10 +177,13 @@ class ClipView(Clip):
     def __repr__(self): return f'{self.clip!r}.view({self.idxs})'
 
 class StoredClip(Clip):
-    "A clip of a clip store: its file, frame count and frame size; `read(idxs)` decodes frames `idxs`"
-    def __init__(self, path, n_frames:int, size:tuple, label:str=None, group:int=None, min_size:int=None):
+    "A clip of a clip store: its file, frame count and frame size; `read(idxs)` decodes frames `idxs`, checked against their checksums"
+    check = True  # (for clips pickled by an older videocls)
+    def __init__(self, path, n_frames:int, size:tuple, label:str=None, group:int=None, min_size:int=None,
+                 check:bool=True):  # check the CRC-32 of every frame read (False: only the file's table and length)
         self.path, self.n_frames, self.size = Path(path), int(n_frames), tuple(size)
         self.label, self.group, self.min_size = label, group, min_size  # min_size: its store's shrink rule
+        self.check = check
     def __fspath__(self): return str(self.path)
     def __str__(self): return str(self.path)
     def __repr__(self): return f'{type(self).__name__}({self.path.parent.name}/{self.path.stem}, {self.n_frames} frames, {self.size[0]}x{self.size[1]})'
@@ -98,19 +191,23 @@ class StoredClip(Clip):
     def __hash__(self): return hash(self.path)
 
     def read(self, idxs)->np.ndarray:
-        "Frames `idxs` as uint8 `(len(idxs), height, width, 3)`"
+        "Frames `idxs` as uint8 `(len(idxs), height, width, 3)`; `DamagedClip` if its file is not what its build wrote"
         idxs = list(idxs)
         if not idxs or min(idxs) < 0 or max(idxs) >= self.n_frames:
             raise IndexError(f'{self.path}: frames {idxs} asked for, it has {self.n_frames}')
-        table = 16 + 8 * (self.n_frames + 1)
-        fd = os.open(self.path, os.O_RDONLY)
         try:
-            offsets = np.frombuffer(os.pread(fd, table - 16, 16), '<u8')
-            jpegs = {i: os.pread(fd, int(offsets[i + 1] - offsets[i]), int(offsets[i])) for i in set(idxs)}
-        finally: os.close(fd)
-        if any(len(j) != offsets[i + 1] - offsets[i] for i, j in jpegs.items()):
-            raise ValueError(f'{self.path}: clip file cut short; rebuild it (delete it and re-run build_store)')
-        return _decode_frames([jpegs[i] for i in idxs], self.size, self.path)
+            fd = os.open(self.path, os.O_RDONLY)
+            try:  # one read of the table (an old file's is shorter: its start), the file's length, one read per frame
+                buf, nbytes = os.pread(fd, _table_bytes(self.n_frames), 0), os.fstat(fd).st_size
+                _, _, _, offsets, crcs = _parse_table(buf, self.path, self.n_frames, self.size, self.check)
+                if nbytes != offsets[-1]: raise DamagedClip(self.path, _size_why(nbytes, int(offsets[-1])))
+                jpegs = {i: os.pread(fd, int(offsets[i + 1] - offsets[i]), int(offsets[i])) for i in set(idxs)}
+            finally: os.close(fd)
+        except OSError as e: raise _unreadable(self.path, e) from None
+        if self.check and crcs is not None:
+            for i, j in jpegs.items():
+                if zlib.crc32(j) != crcs[i]: raise DamagedClip(self.path, _crc_why(i))
+        return _decode_frames([jpegs[i] for i in idxs], self.size, self.path, idxs, stored=True)
 
 class MemoryClip(Clip):
     "A clip held in memory as JPEG frames (e.g. from `jpeg_frames`): `read(idxs)` decodes frames `idxs`"
@@ -123,7 +220,7 @@ class MemoryClip(Clip):
     def __repr__(self): return f'{type(self).__name__}({self.name}, {self.n_frames} frames, {self.size[0]}x{self.size[1]})'
     def read(self, idxs)->np.ndarray:
         "Frames `idxs` as uint8 `(len(idxs), height, width, 3)`"
-        return _decode_frames([self.jpegs[i] for i in idxs], self.size, self.name)
+        return _decode_frames([self.jpegs[i] for i in idxs], self.size, self.name, list(idxs))
 
     @classmethod
     def from_video(cls, video_path, min_size:int=None, quality:int=90):
@@ -174,8 +271,6 @@ def _entry(fname:Path, path, n:int, size:tuple, nbytes:int, group_fn=None)->dict
     return dict(clip=rel.as_posix(), label=rel.parent.name, group=group, n_frames=n, size=list(size), bytes=nbytes)
 
 # %% ../../nbs/02c_data.store.ipynb #5013dba1
-MANIFEST = 'manifest.json'
-
 def _sources(src:Path)->tuple:
     "`(clips, left_out)`: the video files of `src` and what else is there (`list_videos`), or else its frames-tree clip folders"
     videos, left_out = list_videos(src) if src.is_dir() else ([], {})
@@ -186,8 +281,42 @@ def _sources(src:Path)->tuple:
 
 def _write_json(fname:Path, obj):
     tmp = fname.with_name(f'.partial-{fname.name}')
-    tmp.write_text(json.dumps(obj, indent=1))
-    os.replace(tmp, fname)
+    try:
+        tmp.write_text(json.dumps(obj, indent=1))
+        os.replace(tmp, fname)
+    finally:
+        with suppress(OSError): tmp.unlink(missing_ok=True)
+
+def _read_manifest(path:Path)->dict|None:
+    "The manifest of the store `path`, or None if there is none (or it cannot be read: the build writes it again)"
+    try: return json.loads((path/MANIFEST).read_text())
+    except (OSError, ValueError): return None
+
+def _check_files(files:list, specs:list=None, n_workers:int=None, progress:bool=True, what:str='clips checked')->list:
+    "`check_clip_file` of each of `files` (with the `(n_frames, size)` of `specs`), in threads: its result, or the `DamagedClip` found"
+    def one(a):
+        try: return check_clip_file(*a)
+        except DamagedClip as e: return e
+    args = [(f, *s) for f, s in zip(files, specs)] if specs else [(f,) for f in files]
+    with ThreadPoolExecutor(n_workers or defaults.cpus) as ex:
+        res = ex.map(one, args)
+        return list(show_progress(res, len(args), what) if progress else res)
+
+def _size(n:float)->str: return f'{n / 2**30:,.1f} GB' if n >= 2**30 else f'{n / 2**20:,.1f} MB' if n >= 2**20 else f'{n / 2**10:,.0f} KB'
+
+def _stopped(e:OSError, path:Path, clips:list, n_total:int, listed:bool)->StoreWriteError:
+    "The error of a build that could not write its store: what failed where, what is kept, what to do"
+    left, per_clip = n_total - len(clips), float(np.mean([c['bytes'] for c in clips])) if clips else 0
+    do = ('make it writable, or pass another store folder' if e.errno in (errno.EROFS, errno.EACCES, errno.EPERM) else
+          'check the disk, or pass another store folder' if e.errno not in (errno.ENOSPC, errno.EDQUOT) else
+          f'free about {_size(per_clip * left)} there ({_size(per_clip)} a clip so far), or pass another store folder'
+          if clips else 'free some space there, or pass another store folder')
+    msg = (f'{e.filename}: {e.strerror}: the build of the clip store {path} stopped with {len(clips)} of its {n_total} clips stored, '
+           + ('each whole and listed in its manifest' if listed else 'each whole (its manifest could not be written: the next build lists them)')
+           + f'. {do[0].upper()}{do[1:]}, then run the same build again: it resumes with the {left} clips left.')
+    err = StoreWriteError(msg)
+    err.errno = e.errno
+    return err
 
 def build_store(src,                  # folder of videos (`<Class>/<clip>.avi`) or frames tree (`<Class>/<clip>/00000.jpg`)
                 path,                 # the store to write
@@ -196,51 +325,65 @@ def build_store(src,                  # folder of videos (`<Class>/<clip>.avi`) 
                 n_workers:int=None,   # processes (default: number of CPUs)
                 force:bool=False,     # rebuild clips whose file exists
                 timeout:float=600,    # seconds after which a clip's worker is considered hung and killed
-                progress:bool=True,   # show a progress bar
+                progress:bool=True,   # show progress (a bar in a notebook or terminal, plain lines in a log file)
                 group_fn=None,        # `group_fn(clip name)` is each clip's group in the manifest (e.g. `ucf101_group`); None: no groups
                )->FramesReport:
-    "Write every clip of `src` into the clip store `path`, in parallel; skip clips already there; report failures"
+    "Write every clip of `src` into the clip store `path`, in parallel; check the clips already there, rebuilding damaged ones; report failures"
     src, path = Path(src), Path(path)
     if not src.exists(): raise FileNotFoundError(f'{src}: no such folder')
     srcs, left_out = _sources(src)
     check_distinct(srcs, partial(clip_file, path=path))  # two videos must not become one clip file
-    if (path/MANIFEST).is_file() and not force and (old := json.loads((path/MANIFEST).read_text())['min_size']) != min_size:
+    if not force and (m := _read_manifest(path)) and (old := m['min_size']) != min_size:
         raise ValueError(f'{path}: built with min_size={old}; pass min_size={old} to add to it, or force=True to rebuild it all')
-    path.mkdir(parents=True, exist_ok=True)
-    rep, entries, todo = FramesReport(left_out=left_out), {}, []
-    for s in srcs:
-        dest = clip_file(s, path)
-        if dest.exists() and not force:
-            try:
-                n, size, offsets = read_clip_header(dest)
-                if dest.stat().st_size == offsets[-1]:  # complete: its frames end where its table says
-                    entries[str(s)] = _entry(dest, path, n, size, int(offsets[-1]), group_fn)
-                    rep.skipped.append(str(s)); continue
-            except (OSError, ValueError): pass  # unreadable: build it again
-        todo.append(s)
+    try: path.mkdir(parents=True, exist_ok=True)
+    except OSError as e: raise _stopped(e, path, [], len(srcs), False) from None
+    rep, entries = FramesReport(left_out=left_out), {}
+    have = [s for s in srcs if not force and clip_file(s, path).exists()]
+    for s, res in zip(have, _check_files([clip_file(s, path) for s in have], None, n_workers, progress, 'stored clips checked')):
+        if isinstance(res, DamagedClip): rep.damaged[str(s)] = f'{res.path}: {res.why}'; continue  # built again below
+        version, n, size, nbytes = res
+        entries[str(s)] = _entry(clip_file(s, path), path, n, size, nbytes, group_fn)
+        rep.skipped.append(str(s))
+        if version < 2: rep.unchecked.append(str(s))
+    todo, stop = [s for s in srcs if str(s) not in entries], None
     f = partial(store_clip, path=path, min_size=min_size, quality=quality, force=True, group_fn=group_fn)
     cleanup = lambda s: clip_file(s, path).with_name(f'.partial-{clip_file(s, path).name}').unlink(missing_ok=True)
-    for s, ok, res in run_isolated(f, todo, n_workers, timeout, cleanup, progress):
-        if ok: entries[str(s)], rep.done[str(s)] = res, res['n_frames']
-        else: rep.failed[str(s)] = res
+    try:
+        for s, ok, res in run_isolated(f, todo, n_workers, timeout, cleanup, progress, fatal=(StoreWriteError,), what='clips stored'):
+            if ok: entries[str(s)], rep.done[str(s)] = res, res['n_frames']
+            else: rep.failed[str(s)] = res
+    except StoreWriteError as e: stop = e  # the store cannot be written: keep what is complete, say what to do
     clips = [entries[str(s)] for s in srcs if str(s) in entries]
-    _write_json(path/MANIFEST, dict(version=1, min_size=min_size, quality=quality, clips=clips))
-    _write_json(path/'store.json', asdict(rep))
+    manifest = dict(version=2, min_size=min_size, quality=quality, src=str(src.resolve()), clips=clips)
+    if stop is not None: manifest['stopped'] = f'{stop.filename}: {stop.strerror}'
+    try: _write_json(path/MANIFEST, manifest); listed = True
+    except OSError as e: stop, listed = stop or StoreWriteError(e.errno, e.strerror, str(path/MANIFEST)), False
+    try: _write_json(path/'store.json', asdict(rep))  # the report: worth less than the manifest
+    except OSError as e: stop = stop or StoreWriteError(e.errno, e.strerror, str(path/'store.json'))
+    _store_source.cache_clear()
     print(f'{src} -> {path}: {rep}')
     rep.print_problems()
+    if stop is not None: raise _stopped(stop, path, clips, len(srcs), listed)
     return rep
 
 # %% ../../nbs/02c_data.store.ipynb #39c5a8cd
 class ClipStore:
-    "A clip store written by `build_store`: its manifest and its `clips`"
-    def __init__(self, path):
+    "A clip store written by `build_store`: its manifest, its `clips`, and `verify()`"
+    def __init__(self, path,
+                 check:bool=True):  # check the frames read against their checksums
         self.path = Path(path)
         fname = self.path/MANIFEST
         if not fname.is_file(): raise FileNotFoundError(f'{self.path}: not a clip store (no {MANIFEST}); build it with build_store or videocls-extract')
-        m = json.loads(fname.read_text())
-        self.min_size, self.quality = m['min_size'], m['quality']
-        self.clips = L(StoredClip(self.path/c['clip'], c['n_frames'], c['size'], c['label'], c['group'], self.min_size) for c in m['clips'])
+        try: m = json.loads(fname.read_text())
+        except ValueError as e: raise ValueError(f'{fname}: cannot be read ({e}); build the store again ({rebuild_command(self.path)}): '
+                                                 'the clips already stored are checked and kept') from None
+        self.version = m.get('version', 1)
+        if self.version > 2: raise ValueError(f'{self.path}: a clip store of format {self.version}, newer than this videocls reads (1 and 2): upgrade videocls')
+        self.min_size, self.quality, self.src = m['min_size'], m['quality'], m.get('src')
+        self.clips = L(StoredClip(self.path/c['clip'], c['n_frames'], c['size'], c['label'], c['group'], self.min_size, check) for c in m['clips'])
         if not self.clips: raise ValueError(f'{self.path}: the clip store holds no clips')
+        if m.get('stopped'): warnings.warn(f'{self.path}: its last build stopped before the end ({m["stopped"]}) with {len(self.clips)} '
+                                           f'clips stored; run it again to finish it: {rebuild_command(self.path)}')
     def __len__(self): return len(self.clips)
     def __getitem__(self, i): return self.clips[i]
     def __repr__(self): return f'ClipStore({self.path}: {len(self)} clips, {len(self.vocab)} classes)'
@@ -250,6 +393,19 @@ class ClipStore:
     def sizes(self)->dict:
         "How many clips have each frame size `(width, height)`, the most common first"
         return dict(Counter(c.size for c in self.clips).most_common())
+
+    def verify(self, n_workers:int=None, progress:bool=True)->dict:
+        "Check every byte of every clip (old clips without checksums: their frames decoded); print what is damaged and what to do; return `{clip file: why}`"
+        res = _check_files([c.path for c in self.clips], [(c.n_frames, c.size) for c in self.clips], n_workers, progress, 'clips verified')
+        damaged = {str(r.path): r.why for r in res if isinstance(r, DamagedClip)}
+        unchecked = sum(not isinstance(r, DamagedClip) and r[0] < 2 for r in res)
+        print(f'{self.path}: {len(self)} clips verified, ' + (f'{len(damaged)} damaged' if damaged else 'none damaged'))
+        for p, why in list(damaged.items())[:20]: print(f'  damaged: {p}: {why}')
+        if len(damaged) > 20: print(f'  ... and {len(damaged) - 20} more')
+        if damaged: print(f'  to repair them, build the store again from its videos: {rebuild_command(self.path)}: damaged clips are rebuilt, whole ones kept')
+        if unchecked: print(f'  {unchecked} clip(s) have no checksums (an older store): their frames were decoded, which misses damage '
+                            'that still decodes; build with force=True (videocls-extract --force) to add them')
+        return damaged
 
 def is_store(path)->bool:
     "Whether `path` is a clip store (holds a manifest)"
@@ -261,7 +417,7 @@ def make_store(src,                 # a `.rar` archive, a folder of videos, a fr
                min_size:int=112,    # frames shrink by the largest whole factor that keeps the short side >= this
                n_workers:int=None,  # processes (default: number of CPUs)
                force:bool=False,    # rebuild clips already stored
-               progress:bool=True,  # show progress bars
+               progress:bool=True,  # show progress (bars in a notebook or terminal, plain lines in a log file)
                group_fn=None,       # `group_fn(clip name)` is each clip's group in the manifest (e.g. `ucf101_group`); None: no groups
               )->ClipStore:
     "Turn `src` (RAR archive, video folder, frames tree or store) into a clip store"
@@ -270,7 +426,8 @@ def make_store(src,                 # a `.rar` archive, a folder of videos, a fr
     if src.is_dir() and is_store(src): return ClipStore(src)
     if src.is_file():
         if src.suffix.lower() != '.rar': raise ValueError(f'{src}: expected a .rar archive, a folder of videos or a frames tree')
-        src = unrar(src, Path(videos or src.with_suffix('')), progress=progress)
+        if progress and not show_bars(): print(f'extracting {src} ...', flush=True)  # a log file: a line, not a bar
+        src = unrar(src, Path(videos or src.with_suffix('')), progress=progress and show_bars())
     path = Path(path or src.parent/f'{src.name}-store')
     build_store(src, path, min_size=min_size, n_workers=n_workers, force=force, progress=progress, group_fn=group_fn)
     return ClipStore(path)
