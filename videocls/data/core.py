@@ -16,6 +16,7 @@ from fastcore.basics import defaults
 from fastcore.foundation import L
 from fastai.data.core import Datasets, DataLoaders, get_show_batch_func
 from fastai.data.block import TransformBlock
+from fastai.interpret import plot_top_losses  # fastai's catch-all, registered before ours (see `plot_top_losses` below)
 from fastai.data.transforms import Categorize, IndexSplitter, RandomSplitter, ToTensor, IntToFloatTensor, Normalize
 from fastai.torch_core import default_device
 from fastai.vision.data import get_grid
