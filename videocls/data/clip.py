@@ -15,15 +15,16 @@ from PIL import Image, ImageOps
 from fastcore.basics import fastuple, store_attr, ifnone
 from fasttransform import Transform
 from fastai.torch_core import show_image, TensorBase
+from fastai.data.transforms import parent_label
 from fastai.vision.core import PILImage, image2tensor, imagenet_stats
 
 from .video import VideoError
 from .frames import get_frames
-from .store import Clip, MemoryClip
+from .store import Clip, MemoryClip, _folder_jpegs
 
 # %% auto #0
-__all__ = ['SAMPLING_MODES', 'ImageTuple', 'sample_frames', 'clip_indices', 'video_views', 'ImageTupleTfm', 'TensorClip',
-           'ClipTfm', 'video_clip', 'ClipSpec']
+__all__ = ['SAMPLING_MODES', 'clip_label', 'ImageTuple', 'sample_frames', 'clip_indices', 'video_views', 'ImageTupleTfm',
+           'TensorClip', 'ClipTfm', 'video_clip', 'ClipLabel', 'ClipSpec']
 
 # %% ../../nbs/03_data.clip.ipynb #9b32b309
 class ImageTuple(fastuple):
@@ -90,14 +91,17 @@ class _FrameSampler(_SplitAware):
     def idxs(self, n_frames:int)->list: return sample_frames(n_frames, self.seq_len, self.mode, self.train)
 
 class ImageTupleTfm(_FrameSampler):
-    "Turn the path of a clip folder (or a `Clip`) into an `ImageTuple` of `seq_len` frames chosen by `mode` (see `sample_frames`)"
+    "Turn a clip folder, a video file or a `Clip` into an `ImageTuple` of `seq_len` frames chosen by `mode` (see `sample_frames`)"
+    input_types = (Clip, str, Path)  # what it takes: fastai's `test_dl` (and so `Learner.predict`) checks new items against it
 
     def encodes(self, path:Path|str):
+        if not Path(path).is_dir(): return self._tuple(video_clip(path, seq_len=self.seq_len))  # a video file, at full size
         frames = get_frames(path)
         if not frames: raise FileNotFoundError(f'{path}: no frames (.jpg/.png) in this clip folder; re-run videos2frames')
         return ImageTuple(PILImage.create(frames[i]) for i in self.idxs(len(frames)))
 
-    def encodes(self, clip:Clip): return ImageTuple(PILImage.create(a) for a in clip.read(self.idxs(clip.n_frames)))
+    def encodes(self, clip:Clip): return self._tuple(clip)
+    def _tuple(self, clip:Clip)->ImageTuple: return ImageTuple(PILImage.create(a) for a in clip.read(self.idxs(clip.n_frames)))
 
 # %% ../../nbs/03_data.clip.ipynb #463acad8
 class TensorClip(TensorBase):
@@ -123,19 +127,34 @@ class ClipTfm(_FrameSampler):
         return TensorClip(torch.from_numpy(frames))
 
 # %% ../../nbs/03_data.clip.ipynb #9a1c0e02
-def video_clip(video_path,        # a video file (any container and codec FFmpeg reads)
+def video_clip(video_path,        # a video file (any container and codec FFmpeg reads), or a clip folder of a frames tree
                min_size:int=None, # shrink frames as a store of this `min_size` did (see `shrink_factor`); None: full size
                seq_len:int=1,     # frames of one clip of the model: a video with fewer is refused
               )->MemoryClip:
-    "The frames of the video file `video_path` as a `MemoryClip`, shrunk by the rule `build_store` uses for `min_size`"
+    "The frames of the video file (or clip folder) `video_path` as a `MemoryClip`, shrunk by the rule `build_store` uses for `min_size`"
     path = Path(video_path)
-    if path.is_dir(): raise IsADirectoryError(f'{path}: a folder, not a video file; give a video file (e.g. .avi or .mp4)')
     if not path.exists(): raise FileNotFoundError(f'{path}: no such video file; check the path')
-    clip = MemoryClip.from_video(path, min_size=min_size)  # raises `VideoError` naming the file
+    if path.is_dir() and not get_frames(path):
+        raise IsADirectoryError(f'{path}: a folder, not a video file, and no clip folder (no .jpg/.png frames in it); '
+                                'give a video file (e.g. .avi or .mp4) or a clip folder of a frames tree')
+    if path.is_dir(): clip = MemoryClip(_folder_jpegs(path, min_size), name=str(path))  # as `build_store` stores a clip folder
+    else: clip = MemoryClip.from_video(path, min_size=min_size)  # raises `VideoError` naming the file
     if clip.n_frames < seq_len:
         raise VideoError(f'{path}: {clip.n_frames} frame(s), fewer than the {seq_len} of one clip of this model; '
                          f'give a video of at least {seq_len} frames')
     return clip
+
+# %% ../../nbs/03_data.clip.ipynb #c1a9be02
+class ClipLabel(Transform):
+    "A clip's class: the one its store's manifest recorded, else its folder's name (`<Class>/<clip>`, as `parent_label`)"
+    input_types = (Clip, str, Path)  # as `ClipTfm`'s: `test_dl(items, with_labels=True)` labels new items from the start
+    def encodes(self, item):
+        label = getattr(item, 'label', None)
+        if label is not None: return label
+        try: return parent_label(item)
+        except TypeError: raise ValueError(f'{item}: no label: not a stored clip, nor a file or folder in a class folder') from None
+
+clip_label = ClipLabel()  # the label of `get_action_dataloaders`' items; a function too: `clip_label(item)`
 
 # %% ../../nbs/03_data.clip.ipynb #74f411d1
 @dataclass(frozen=True)

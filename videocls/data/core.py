@@ -16,7 +16,8 @@ from fastcore.basics import defaults, ifnone
 from fastcore.foundation import L
 from fastai.data.core import Datasets, DataLoaders, get_show_batch_func
 from fastai.data.block import TransformBlock
-from fastai.data.transforms import parent_label, Categorize, IndexSplitter, RandomSplitter, ToTensor, IntToFloatTensor, Normalize
+from fastai.interpret import plot_top_losses  # fastai's catch-all, registered before ours (see `plot_top_losses` below)
+from fastai.data.transforms import Categorize, IndexSplitter, RandomSplitter, ToTensor, IntToFloatTensor, Normalize
 from fastai.torch_core import default_device
 from fastai.vision.data import get_grid
 from fastai.vision.augment import Resize
@@ -24,14 +25,14 @@ from fastai.vision.core import imagenet_stats
 
 from .video import list_videos, VIDEO_EXTS
 from .frames import get_frames, check_frames, get_instances
-from .store import Clip, StoredClip, ClipStore, is_store
-from .clip import ImageTuple, ImageTupleTfm, ClipSpec
+from .store import Clip, ClipStore, is_store
+from .clip import ImageTuple, ImageTupleTfm, ClipSpec, clip_label
 from .augment import AUGMENT, ClipBatchTfm, denormalize
 from .loader import ClipDataLoader
 
 # %% auto #0
-__all__ = ['clip_label', 'get_action_dataloaders', 'ClipDataLoaders', 'clip_spec', 'warn_group_leak', 'show_batch',
-           'show_results', 'plot_top_losses', 'ImageTupleBlock']
+__all__ = ['GROUP_RULES', 'get_action_dataloaders', 'ClipDataLoaders', 'clip_spec', 'register_group_rule', 'clip_group',
+           'warn_group_leak', 'show_batch', 'show_results', 'plot_top_losses', 'ImageTupleBlock']
 
 # %% ../../nbs/03c_data.core.ipynb #83aa186d
 def _clips_of(files)->L:
@@ -75,10 +76,6 @@ def _store_dataloaders(clips:L, splits, bs:int, spec:ClipSpec, augment, **kwargs
     return ds.dataloaders(bs=bs, after_batch=[ClipBatchTfm(spec.image_size, stats=spec.stats, **aug)], drop_last=True, device=device,
                           num_workers=nw, pin_memory=device.type == 'cuda', dl_type=ClipDataLoader, **kwargs)
 
-def clip_label(item):  # no return annotation: fastai's `test_dl(..., with_labels=True)` matches new items against it
-    "A clip's class: the store's manifest says it; else its folder's name"
-    return item.label if getattr(item, 'label', None) is not None else parent_label(item)
-
 def _spec(files:L, splits, image_size:int, seq_len:int, mode:str, stats)->ClipSpec:
     "The `ClipSpec` of `files` split by `splits` (all but the classes): frames, sizes, shrink rule, typical length"
     store = isinstance(files[0], Clip)
@@ -103,7 +100,7 @@ def get_action_dataloaders(files,              # clip folders (`get_instances(pa
                            seed:int=None,      # seed of the random split
                            augment=False,      # store path: training augmentation, True (`AUGMENT`) or `ClipBatchTfm` arguments
                            check:bool=True,    # frames trees: leave out (with a warning) clips whose frames cannot be read
-                           group_fn=None,      # a clip's group (clips cut from one video), e.g. `ucf101_group`; default: the store's
+                           group_fn=None,      # a clip's group (clips cut from one video), e.g. `ucf101_group`; default: `clip_group`
                            stats=None,         # normalisation: mean and std per channel, 0-1 scale (default: the preset's, else ImageNet's)
                            preset=None,        # a pretrained model's `VideoPreset` (`video_preset(name, weights)`): the defaults of the four above
                            **kwargs,           # passed to `Datasets.dataloaders` (e.g. `num_workers`, `device`, `chunk_size`)
@@ -147,9 +144,25 @@ def clip_spec(learn)->ClipSpec:
                                       'exported by videocls < 0.3); train it again, or set learn.dls = ClipDataLoaders(..., spec=ClipSpec(...))')
     return spec
 
+# %% ../../nbs/03c_data.core.ipynb #a9e0c002
+GROUP_RULES = []  # naming rules, `rule(clip) -> group or None`, tried in order for clips no manifest gave a group (`register_group_rule`)
+
+def register_group_rule(rule): # `rule(clip)`: the group its name says (a clip, a video or clip folder path), or None
+    "Add `rule` to `GROUP_RULES` (once), the naming rules `clip_group` tries; return it"
+    if rule not in GROUP_RULES: GROUP_RULES.append(rule)
+    return rule
+
+def clip_group(item,       # a clip: a `StoredClip`, or the path of a video file or clip folder
+               rules=None, # naming rules to try (default: `GROUP_RULES`)
+              ):
+    "Group of `item` (clips cut from one video): its manifest's, else the first naming rule's that knows its name, else None"
+    g = getattr(item, 'group', None)  # a `Path` has a method of that name (the file owner's group): not a clip's group
+    if g is not None and not callable(g): return g
+    return next((g for r in (GROUP_RULES if rules is None else rules) if (g := r(item)) is not None), None)
+
 def _group_key(item, group_fn=None):
     "`(class, group)` of a clip, a group being the clips cut from one video of a class; None if its group is unknown"
-    g = group_fn(item) if group_fn is not None else item.group if isinstance(item, StoredClip) else None
+    g = group_fn(item) if group_fn is not None else clip_group(item)
     return None if g is None else (clip_label(item), g)
 
 def warn_group_leak(groups:list, # each clip's group key (None: unknown), e.g. `(class, group)`

@@ -10,10 +10,12 @@ from pathlib import Path
 from fastcore.foundation import L
 from fastai.data.external import fastai_cfg
 
+from .core import clip_group, register_group_rule
+
 # %% auto #0
 __all__ = ['UCF101_URL', 'UCF101_SPLITS_URL', 'UCF101_ROOT', 'UCF101_FOLD_GROUPS', 'ucf101_archive_path', 'ucf101_data_path',
-           'download_ucf101', 'ucf101_name', 'ucf101_group', 'clip_group', 'read_ucf101_split', 'ucf101_valid_idxs',
-           'UCF101Splitter', 'GroupSplitter']
+           'download_ucf101', 'ucf101_name', 'ucf101_group', 'read_ucf101_split', 'ucf101_valid_idxs', 'UCF101Splitter',
+           'GroupSplitter']
 
 # %% ../../nbs/01a_data.ucf101.ipynb #ed04baa6
 UCF101_URL = 'https://www.crcv.ucf.edu/data/UCF101/UCF101.rar'
@@ -54,10 +56,7 @@ def ucf101_group(fname)->int|None:
     m = _re_ucf101.fullmatch(_clip_stem(fname))
     return int(m['group']) if m else None
 
-def clip_group(item)->int|None:
-    "Group of `item`: the one its manifest recorded (a `StoredClip`'s `group`), else the one its UCF101 name gives, else None"
-    g = getattr(item, 'group', None)  # a `Path` has a method of that name (the file owner's group): not a clip's group
-    return ucf101_group(item) if g is None or callable(g) else g
+register_group_rule(ucf101_group)  # clips named v_<Class>_gNN_cMM: their group wherever no manifest recorded one
 
 # %% ../../nbs/01a_data.ucf101.ipynb #c48345cf
 UCF101_FOLD_GROUPS = {1: range(1, 8), 2: range(8, 15), 3: range(15, 22)}
