@@ -83,6 +83,7 @@ def train(data:str=None,                   # clip store, frames tree, folder of 
           n_workers:int=R.n_workers,       # processes for decoding and data loading
           seed:int=R.seed,                 # seed for the built-in data, the split and training
           resume:bool=False,               # continue the interrupted run in --out after its last complete epoch (nothing to resume: start)
+          checkpoint_every:int=R.checkpoint_every, # a checkpoint every this many epochs (default: every epoch, or every few where writing would take over 5% of the time)
          ):
     "Train video classifiers with fastai; print per-epoch tables and a summary; save learners, pictures and metrics"
     from videocls.train import train_videos
@@ -97,7 +98,7 @@ def train(data:str=None,                   # clip store, frames tree, folder of 
     recipe = R(epochs=epochs, lr=None if lr_find else lr, bs=bs, image_size=image_size, seq_len=seq_len, mode=mode, fold=fold,
                valid_groups=groups, valid_pct=valid_pct, arch=arch, weights=weights, precision=precision,
                augment=True if augment else False if no_augment else None, flip=True if flip else False if no_flip else None,
-               test_clips=test_clips, test_crops=test_crops, n_workers=n_workers, seed=seed)
+               test_clips=test_clips, test_crops=test_crops, n_workers=n_workers, seed=seed, checkpoint_every=checkpoint_every)
     _user_errors(train_videos, data, models=names, out=out, recipe=recipe, resume=resume)
 
 # %% ../nbs/60_cli.ipynb #8e77c424

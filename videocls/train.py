@@ -62,6 +62,7 @@ class TrainRecipe:
     min_size:int=112            # the clip store's frames: short side shrunk to at least this
     n_workers:int=None          # processes building the store and loading clips (default: all CPUs, at most 16)
     seed:int=42                 # seed of the built-in data, the split and the training
+    checkpoint_every:int=None   # a checkpoint every this many epochs; None: every epoch, or every few where writing would take over 5% of the time
     model_kwargs:dict=field(default_factory=dict)  # passed to `create_video_model` (e.g. hidden sizes)
 
     @property
@@ -125,6 +126,7 @@ def check_train_args(data=None,             # what `train_videos` is given (see 
     for name, least in (('epochs', 1), ('bs', 2), ('image_size', 16), ('seq_len', 1), ('test_clips', 1), ('min_size', 16), ('freeze_epochs', 0)):
         _positive(name, getattr(r, name), '--' + name.replace('_', '-'), least)
     if r.n_workers is not None: _positive('n_workers', r.n_workers, '--n-workers', 0)
+    if r.checkpoint_every is not None: _positive('checkpoint_every', r.checkpoint_every, '--checkpoint-every')
     if r.lr is not None and not (isinstance(r.lr, (int, float)) and 0 < r.lr < 10):
         raise BadArgument(f'lr={r.lr!r}: pass a learning rate such as 2e-3 (--lr), or None to find one (--lr-find)')
     if r.mode not in SAMPLING_MODES: raise BadArgument(f'mode={r.mode!r}: pick one of {", ".join(SAMPLING_MODES)} (--mode)')
@@ -217,8 +219,8 @@ def _write_json(fname, obj):
         raise save_error(e, fname, 'writing it', then=f'; {fname.name} is as it was') from None
 
 def _run_signature(data, models, r:TrainRecipe)->dict:
-    "What a resumed run shares with the interrupted one: the data, the models and the recipe (but `n_workers`)"
-    recipe = {k: v for k, v in asdict(r).items() if k != 'n_workers'}
+    "What a resumed run shares with the interrupted one: the data, the models and the recipe (but how it loads clips and saves checkpoints)"
+    recipe = {k: v for k, v in asdict(r).items() if k not in ('n_workers', 'checkpoint_every')}
     return json.loads(json.dumps(dict(data=None if data is None else str(Path(data).resolve()), models=list(models), recipe=recipe), default=str))
 
 def _progress(ckdir:Path, run:dict)->str:
@@ -365,7 +367,7 @@ def train_videos(data=None,                # UCF101 .rar, folder of videos, fram
                                      val_idxs=splits[1], augment=aug, **loader)
         say(f'\n== {unit}: {len(dls.train_ds)} training and {len(dls.valid_ds)} validation clips, {dls.c} classes')
         try: learn, res = train_video_model(dls, name, out if r.fold != 'all' else out/f'fold{fold}', fr, pairs,
-                                            checkpoint=Checkpoint(ckdir/unit, resume=resume))
+                                            checkpoint=Checkpoint(ckdir/unit, resume=resume, every_epoch=r.checkpoint_every))
         except SaveError as e: raise SaveError(f'{e}; to go on from there, run the same command again with --resume (resume=True)', e.errno) from None
         if res is None: continue  # another process than the main one: it trained, the main process evaluated
         res.update(mode=r.mode, augment=aug or None, split=what, **({'fold': fold} if r.fold == 'all' else {}))
