@@ -222,7 +222,7 @@ class Checkpoint(SaveModelCallback):
             self.history, self.seconds = list(ck['history']), ck['seconds']
             g = sum(ck['fits'][:ck['fit']]) + ck['epoch']
             if self.verbose and rank_distrib() == 0:
-                print(f"resuming from {ck['path']}: epoch{'s 0-' if g else ' '}{g} done, training from epoch {g + 1}", flush=True)
+                print(f"resuming from {ck['path']}: epoch{'s 0-' if g else ' '}{g} done", flush=True)
         if ck['fit'] > self.fit_idx: raise CancelFitException  # a fit done before the interruption (fine_tune's frozen one)
         if not self._restored:  # once: in the checkpoint's own fit, or the first one after it
             self._restore(ck, same_fit=ck['fit'] == self.fit_idx)
