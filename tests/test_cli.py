@@ -116,7 +116,8 @@ def test_weights_fine_tune_and_lr_find(tmp_path, videos):
     m = json.loads((tmp_path/'o/metrics.json').read_text())[0]
     assert (m['recipe'], m['arch'], m['epochs']) == ('fine_tune', 'test_resnet', 1), m
     assert f"lr_find: {m['lr']:.2e} (the valley of the loss curve), training with it" in r.stdout, r.stdout
-    assert 0 < m['lr'] < 1 and len(m['history']) == 1, m   # fine_tune's last fit: the epoch of the whole model
+    assert 0 < m['lr'] < 1 and [(h['epoch'], h['frozen']) for h in m['history']] == [(0, True), (1, False)], m   # both fits of fine_tune
+    assert '\r' not in r.stdout + r.stderr   # a log, not a terminal: no progress bars (lr_find's neither)
     assert sorted(p.name for p in (tmp_path/'o').iterdir()) == ['metrics.json', 'simple-confusion.png', 'simple-results.png', 'simple.pkl']
     # fastai's own verbs on this videocls-train export (issue 22): predict a video file, get_preds on test_dl, top losses
     import matplotlib; matplotlib.use('Agg')

@@ -17,6 +17,7 @@ from .compile import *
 from .learner import *
 from .speed import *
 from .split import *
+from .checkpoint import *
 from .evaluate import *
 from .train import *
 from .inference import *

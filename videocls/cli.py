@@ -75,7 +75,7 @@ def train(data:str=None,                   # clip store, frames tree, folder of 
           image_size:int=R.image_size,     # frame size after resizing (default: a pretrained video model's, else 64)
           seq_len:int=R.seq_len,           # frames per clip (default: a pretrained video model's, else 8)
           mode:str=R.mode,                 # frame sampling: first, uniform, random or segments (default: a pretrained video model's, else uniform)
-          fold:int=R.fold,                 # official UCF101 fold 1-3 (default: fold 1 for UCF101's groups, else the last 20% of groups)
+          fold:str=R.fold,                 # official UCF101 fold 1-3, or all: each in turn, with mean and std (default: fold 1 for UCF101's groups, else the last 20% of groups)
           valid_groups:str=None,           # comma-separated group numbers to validate on, e.g. 3,7
           valid_pct:float=R.valid_pct,     # validate on this fraction of the groups, drawn at random (seeded), e.g. 0.2
           arch:str=R.arch,                 # encoder for the CNN models: a timm name or torchvision.<name>
@@ -90,6 +90,8 @@ def train(data:str=None,                   # clip store, frames tree, folder of 
           out:str='videocls-run',          # output folder: exported learners, PNGs, metrics.json
           n_workers:int=R.n_workers,       # processes for decoding and data loading
           seed:int=R.seed,                 # seed for the built-in data, the split and training
+          resume:bool=False,               # continue the interrupted run in --out after its last complete epoch (nothing to resume: start)
+          checkpoint_every:int=R.checkpoint_every, # a checkpoint every this many epochs (default: every epoch, or every few where writing would take over 5% of the time)
          ):
     "Train video classifiers with fastai; print per-epoch tables and a summary; save learners, pictures and metrics"
     from videocls.train import train_videos
@@ -98,11 +100,14 @@ def train(data:str=None,                   # clip store, frames tree, folder of 
     if augment and no_augment: _usage('--augment and --no-augment contradict each other: pass one')
     try: groups = None if valid_groups is None else [int(g) for g in valid_groups.split(',') if g.strip()]
     except ValueError: _usage(f'--valid-groups takes group numbers separated by commas, e.g. 3,7; got {valid_groups!r}')
+    if fold is not None and fold != 'all':
+        try: fold = int(fold)
+        except ValueError: _usage(f'--fold takes 1, 2, 3 or all; got {fold!r}')
     recipe = R(epochs=epochs, lr=None if lr_find else lr, bs=bs, image_size=image_size, seq_len=seq_len, mode=mode, fold=fold,
                valid_groups=groups, valid_pct=valid_pct, arch=arch, weights=weights, precision=precision,
                augment=True if augment else False if no_augment else None, flip=True if flip else False if no_flip else None,
-               test_clips=test_clips, test_crops=test_crops, n_workers=n_workers, seed=seed)
-    _user_errors(train_videos, data, models=names, out=out, recipe=recipe)
+               test_clips=test_clips, test_crops=test_crops, n_workers=n_workers, seed=seed, checkpoint_every=checkpoint_every)
+    _user_errors(train_videos, data, models=names, out=out, recipe=recipe, resume=resume)
 
 # %% ../nbs/60_cli.ipynb #8e77c424
 def load_video_learner(fname):

@@ -4,9 +4,9 @@
 
 # %% ../nbs/50_train.ipynb #80a84ecf
 from __future__ import annotations
-import json, math, sys, time, warnings
+import json, math, os, shutil, sys, time, warnings
 from contextlib import nullcontext
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from functools import partial
 from pathlib import Path
 
@@ -30,10 +30,12 @@ from .models import create_video_model, video_model_names, videocls_model_names,
 from .learner import video_learner
 from .split import BadArgument, check_split_args, video_splitter, check_split
 from .evaluate import evaluate_and_save
+from .checkpoint import Checkpoint, SaveError, save_error, check_writable, latest_checkpoint, read_checkpoint
 from .distributed import distributed_state, gather_object, single_process
 
 # %% auto #0
-__all__ = ['TrainRecipe', 'clip_args', 'check_models', 'check_train_args', 'train_video_model', 'format_summary', 'train_videos']
+__all__ = ['TrainRecipe', 'clip_args', 'check_models', 'check_train_args', 'train_video_model', 'check_resume', 'summarize_folds',
+           'format_summary', 'train_videos']
 
 # %% ../nbs/50_train.ipynb #8d0f0d51
 @dataclass
@@ -45,7 +47,7 @@ class TrainRecipe:
     image_size:int=None         # frame size after resizing (None: the pretrained model's, else 64)
     seq_len:int=None            # frames per clip (None: the pretrained model's, else 8)
     mode:str=None               # frame sampling: 'first', 'uniform', 'random' or 'segments' (None: the pretrained model's, else 'uniform')
-    fold:int=None               # official UCF101 fold (1-3)
+    fold:int|str=None           # official UCF101 fold (1-3), or 'all': each of the three in turn, and their mean and std
     valid_groups:list=None      # group numbers to validate on
     valid_pct:float=None        # fraction of the groups to validate on (see `video_splitter`)
     arch:str='resnet18'         # encoder of the CNN models: a timm name or 'torchvision.<name>'
@@ -60,6 +62,7 @@ class TrainRecipe:
     min_size:int=112            # the clip store's frames: short side shrunk to at least this
     n_workers:int=None          # processes building the store and loading clips (default: all CPUs, at most 16)
     seed:int=42                 # seed of the built-in data, the split and the training
+    checkpoint_every:int=None   # a checkpoint every this many epochs; None: every epoch, or every few where writing would take over 5% of the time
     model_kwargs:dict=field(default_factory=dict)  # passed to `create_video_model` (e.g. hidden sizes)
 
     @property
@@ -140,13 +143,19 @@ def check_train_args(data=None,             # what `train_videos` is given (see 
     for name, least in (('epochs', 1), ('bs', 2), ('image_size', 16), ('seq_len', 1), ('test_clips', 1), ('min_size', 16), ('freeze_epochs', 0)):
         if getattr(r, name) is not None or name not in ('image_size', 'seq_len'): _positive(name, getattr(r, name), '--' + name.replace('_', '-'), least)
     if r.n_workers is not None: _positive('n_workers', r.n_workers, '--n-workers', 0)
+    if r.checkpoint_every is not None: _positive('checkpoint_every', r.checkpoint_every, '--checkpoint-every')
     if r.lr is not None and not (isinstance(r.lr, (int, float)) and 0 < r.lr < 10):
         raise BadArgument(f'lr={r.lr!r}: pass a learning rate such as 2e-3 (--lr), or None to find one (--lr-find)')
     if r.mode is not None and r.mode not in SAMPLING_MODES: raise BadArgument(f'mode={r.mode!r}: pick one of {", ".join(SAMPLING_MODES)} (--mode)')
     if r.test_crops not in (1, 3): raise BadArgument(f'test_crops={r.test_crops!r}: pass 1 (centre) or 3 (start, centre, end) (--test-crops)')
     if r.precision not in ('auto', 'bf16', 'fp16', 'fp32'): raise BadArgument(f"precision={r.precision!r}: pick auto, bf16, fp16 or fp32 (--precision)")
     if not 0 <= r.label_smoothing < 1: raise BadArgument(f'label_smoothing={r.label_smoothing!r}: pass a value from 0 (none) to below 1, e.g. 0.1')
-    check_split_args(r.fold, r.valid_groups, r.valid_pct)
+    if r.fold == 'all':  # each official fold in turn
+        if r.valid_groups is not None or r.valid_pct is not None:
+            raise BadArgument(f"fold='all', valid_groups={r.valid_groups} and valid_pct={r.valid_pct}: pass only one of them")
+    elif r.fold is not None and r.fold not in (1, 2, 3):
+        raise BadArgument(f"fold {r.fold!r}: UCF101 has official folds 1, 2 and 3; pass one of them, or 'all' to train on each in turn (--fold all)")
+    else: check_split_args(r.fold, r.valid_groups, r.valid_pct)
     if isinstance(r.augment, dict):
         try: ClipBatchTfm(r.image_size, **r.augment)
         except TypeError as e: raise BadArgument(f'augment={r.augment!r}: {e}; pass True, False or ClipBatchTfm arguments, e.g. {AUGMENT}') from None
@@ -156,19 +165,26 @@ def check_train_args(data=None,             # what `train_videos` is given (see 
 
 # %% ../nbs/50_train.ipynb #e104d4a5
 def _epoch_table(learn:Learner):
-    "Progress bars in a notebook or terminal; in a log file (bars would be one long line) just fastai's per-epoch rows"
+    "Progress bars in a notebook or terminal; in a log file (bars would be one long line) just fastai's per-epoch rows, numbered over the fits"
     if in_notebook() or sys.stdout.isatty(): return nullcontext()
     def log(row):
         if not getattr(log, 'started', False): print('  '.join(f'{n:>14}' for n in learn.recorder.metric_names)); log.started = True
+        ck = next((cb for cb in learn.cbs if isinstance(cb, Checkpoint)), None)
+        if ck is not None: row = [ck.global_epoch, *row[1:]]  # `fine_tune`: the unfrozen epochs after the frozen ones
         print('  '.join(f'{v:>14.4f}' if isinstance(v, float) else f'{v!s:>14}' for v in row), flush=True)
     learn.logger = log
     return learn.no_bar()
+
+def _history_row(h:dict, fine_tune:bool)->dict:
+    "A row of `metrics.json`'s history from one of `Checkpoint.history`: the epoch (counted over the fits), frozen or not, the metrics"
+    return dict(epoch=h['epoch'], **({'frozen': h['fit'] == 0} if fine_tune else {}), **{k: v for k, v in h.items() if k not in ('epoch', 'fit')})
 
 def train_video_model(dls,                   # `ClipDataLoaders` of clips (`get_action_dataloaders`)
                       name:str,              # model name, one of `video_model_names`
                       out,                   # folder for the exported learner and pictures
                       recipe:TrainRecipe=None, # how to train and evaluate (default `TrainRecipe()`)
                       pairs=(),              # order-only class pairs to report accuracy for
+                      checkpoint:Checkpoint=None, # where each epoch's checkpoint goes, `resume` or not (default: `out/checkpoints/<name>`, a new run)
                      )->tuple:
     "Train model `name` on `dls` with `recipe`, evaluate it (clip and video accuracy), save learner and pictures; return `(learn, metrics)`"
     r = recipe or TrainRecipe()
@@ -179,6 +195,11 @@ def train_video_model(dls,                   # `ClipDataLoaders` of clips (`get_
     learn = video_learner(dls, name, arch=r.arch, pretrained=r.pretrained, weights=r.weights, precision=r.precision,
                           metrics=metrics, loss_func=loss, **r.model_kwargs)
     main, lr = rank_distrib() == 0, r.lr  # data-parallel (`videocls.distributed`): the main process finds the lr, evaluates and saves
+    ck = checkpoint if checkpoint is not None else Checkpoint(out/'checkpoints'/name)
+    saved = ck.saved()  # resuming: the checkpoint's state (and the lr it was found to be)
+    if lr is None and saved is not None and 'lr' in saved['meta']:
+        lr = saved['meta']['lr']
+        if main: print(f'lr_find: {lr:.2e}, found before the interruption, training with it', flush=True)
     if lr is None:
         if main:
             with warnings.catch_warnings(), single_process():
@@ -187,36 +208,119 @@ def train_video_model(dls,                   # `ClipDataLoaders` of clips (`get_
             plt.close('all')
             print(f'lr_find: {lr:.2e} (the valley of the loss curve), training with it', flush=True)
         lr = gather_object(lr)[0]
-    t0 = time.perf_counter()
+    ck.meta['lr'] = lr
     with _epoch_table(learn), (learn.distrib_ctx(sync_bn=False) if num_distrib() > 1 else nullcontext()):
-        if r.pretrained: learn.fine_tune(r.epochs, lr, freeze_epochs=r.freeze_epochs)
-        else: learn.fit_one_cycle(r.epochs, lr)
-    train_s = time.perf_counter() - t0
+        if r.pretrained: learn.fine_tune(r.epochs, lr, freeze_epochs=r.freeze_epochs, cbs=ck)
+        else: learn.fit_one_cycle(r.epochs, lr, cbs=ck)
     if not main: return learn, None
     res = dict(model=name, arch=r.arch if name in videocls_model_names and name != 'timesformer' else None, epochs=r.epochs, lr=lr, precision=learn.precision,
                recipe='fine_tune' if r.pretrained else 'fit_one_cycle' + (f' + label smoothing {r.label_smoothing}' if r.label_smoothing else ''),
-               train_seconds=round(train_s, 1))
-    history = [dict(zip(learn.recorder.metric_names[1:-1], map(float, v))) for v in learn.recorder.values]  # per epoch
+               train_seconds=round(ck.seconds, 1), **({} if saved is None else {'resumed_after_epoch': sum(saved['fits'][:saved['fit']]) + saved['epoch']}))
+    history = [_history_row(h, r.pretrained) for h in ck.history]  # every epoch, of both fits of `fine_tune`
     processes = max(num_distrib(), 1)
     with single_process(): res.update(evaluate_and_save(learn, name, out, pairs, r.test_clips, r.test_crops))
     return learn, dict(res, processes=processes, history=history)
 
+# %% ../nbs/50_train.ipynb #6ef73191
+def _write_json(fname, obj):
+    "Write `obj` to `fname` as JSON, atomically (staged beside it, then moved in place)"
+    fname = Path(fname)
+    part = fname.with_name(f'.partial-{fname.name}')
+    try:
+        fname.parent.mkdir(parents=True, exist_ok=True)
+        part.write_text(json.dumps(obj, indent=1))
+        os.replace(part, fname)
+    except OSError as e:
+        try: part.unlink(missing_ok=True)
+        except OSError: pass
+        raise save_error(e, fname, 'writing it', then=f'; {fname.name} is as it was') from None
+
+def _run_signature(data, models, r:TrainRecipe)->dict:
+    "What a resumed run shares with the interrupted one: the data, the models and the recipe (but how it loads clips and saves checkpoints)"
+    recipe = {k: v for k, v in asdict(r).items() if k not in ('n_workers', 'checkpoint_every')}
+    return json.loads(json.dumps(dict(data=None if data is None else str(Path(data).resolve()), models=list(models), recipe=recipe), default=str))
+
+def _progress(ckdir:Path, run:dict)->str:
+    "What the run saved in `ckdir` had done: `simple: done; rnn: 3 of 8 epochs`"
+    r = run['recipe']
+    total = r['epochs'] + (r['freeze_epochs'] if r['weights'] is not None else 0)
+    said = []
+    for unit in run['units']:
+        if unit in run['done']: said.append(f'{unit}: done'); continue
+        path = latest_checkpoint(ckdir/unit)
+        if path is not None:
+            s = read_checkpoint(path)
+            said.append(f"{unit}: {sum(s['fits'][:s['fit']]) + s['epoch'] + 1} of {total} epochs")
+    return '; '.join(said) or 'no epoch done yet'
+
+def check_resume(out,                    # the run's output folder
+                 data, models, recipe:TrainRecipe, # what `train_videos` was given
+                 resume:bool=False,      # continue an interrupted run in `out`
+                )->dict|None:
+    "The interrupted run in `out` to continue (`run.json`), or None; a `BadArgument` if there is one and `resume` is False, or if it was started with other options"
+    ckdir = Path(out)/'checkpoints'
+    if not (ckdir/'run.json').is_file(): return None
+    run = json.loads((ckdir/'run.json').read_text())
+    if not run['done'] and not any(latest_checkpoint(ckdir/u) for u in run['units']): return None  # nothing done: nothing to lose
+    if not resume:
+        raise BadArgument(f'{out} holds an interrupted run ({_progress(ckdir, run)}): pass resume=True (videocls-train --resume) to '
+                          f'continue it, or another out (--out) to start over')
+    new, old = _run_signature(data, models, recipe), run
+    diff = [f'{k}={old[k]!r}, now {new[k]!r}' for k in ('data', 'models') if old[k] != new[k]]
+    diff += [f'{k}={old["recipe"].get(k)!r}, now {v!r}' for k, v in new['recipe'].items() if old['recipe'].get(k) != v]
+    if diff: raise BadArgument(f'{out}: its interrupted run was started with {"; ".join(diff)}: resume with the same options, '
+                               'or pass another out (--out) to start over')
+    return run
+
+def summarize_folds(results:list)->list:
+    "Per model, the results of its folds (`folds`) and, once all three are there, each metric's mean and std (n-1) over them"
+    by_model = {}
+    for res in results: by_model.setdefault(res['model'], []).append(res)
+    summary = []
+    for model, folds in by_model.items():
+        s = dict(model=model, fold='all', folds=folds)
+        if len(folds) == 3:
+            for k in ('accuracy', 'mean_class_accuracy', 'video_accuracy', 'top5', 'valid_loss'):
+                vals = [f.get(k) for f in folds]
+                if None not in vals: s[k], s[f'{k}_std'] = float(np.mean(vals)), float(np.std(vals, ddof=1))
+        summary.append(s)
+    return summary
+
 # %% ../nbs/50_train.ipynb #173f93ec
 def _fmt(v): return '  -  ' if v is None or (isinstance(v, float) and math.isnan(v)) else f'{v:5.1%}'
 
+def _columns(r:dict, pairs:list)->list:
+    "The summary's numbers of one result: accuracy, mean class accuracy, video accuracy, top-5, order-only (mean of the pairs), each pair"
+    vals = [r['pairs'].get(c) for c in pairs]
+    order = float(np.mean(vals)) if pairs and None not in vals else None
+    return [r['accuracy'], r.get('mean_class_accuracy'), r.get('video_accuracy'), r['top5'], order] + vals
+
+def _over_folds(cols:list, f)->list:
+    "`f` (mean, std) of each column over the folds' columns `cols`; None where a fold has none"
+    return [None if None in c else float(f(c)) for c in zip(*cols)]
+
 def format_summary(results:list)->str:
-    "A plain-text table of `results` (one dict per model): clip and video accuracy, top-5, accuracy on each order-only pair"
-    names = [p for r in results for p in r['pairs']]
-    cols = list(dict.fromkeys(names))
-    head = f"{'model':<12} {'acc':>6} {'video':>6} {'top-5':>6} {'order-only':>10}" + ''.join(f' {c:>{max(len(c), 6)}}' for c in cols)
-    lines = [head, '-' * len(head)]
+    "A plain-text table of `results` (one dict per model; with `folds`, a row per fold, their mean and std): accuracy, mean class accuracy, video accuracy, top-5, order-only pairs"
+    rows = [r2 for r in results for r2 in (r.get('folds') or [r])]
+    pairs = list(dict.fromkeys(p for r in rows for p in r['pairs']))
+    table = []  # (label, columns)
     for r in results:
-        vals = [r['pairs'].get(c) for c in cols]
-        order = float(np.mean(vals)) if cols else None
-        lines.append(f"{r['model']:<12} {_fmt(r['accuracy']):>6} {_fmt(r.get('video_accuracy')):>6} {_fmt(r['top5']):>6} {_fmt(order):>10}"
-                     + ''.join(f' {_fmt(v):>{max(len(c), 6)}}' for c, v in zip(cols, vals)))
-    if results and results[0].get('video_accuracy') is not None:
-        lines.append(f"(acc: one centred clip per video; video: {results[0]['test_clips']} clips x {results[0]['test_crops']} crop(s) averaged)")
+        if 'folds' not in r: table.append((r['model'], _columns(r, pairs))); continue
+        cols = [_columns(f, pairs) for f in r['folds']]
+        table += [(f"{r['model']} fold {f['fold']}", c) for f, c in zip(r['folds'], cols)]
+        if len(cols) > 1:
+            table += [(f"{r['model']} mean", _over_folds(cols, np.mean)), (f"{r['model']} std", _over_folds(cols, partial(np.std, ddof=1)))]
+    w = max([12] + [len(label) for label, _ in table])
+    head = f"{'model':<{w}} {'acc':>6} {'cls-mean':>8} {'video':>6} {'top-5':>6} {'order-only':>10}" + ''.join(f' {c:>{max(len(c), 6)}}' for c in pairs)
+    lines = [head, '-' * len(head)]
+    for label, c in table:
+        lines.append(f"{label:<{w}} {_fmt(c[0]):>6} {_fmt(c[1]):>8} {_fmt(c[2]):>6} {_fmt(c[3]):>6} {_fmt(c[4]):>10}"
+                     + ''.join(f' {_fmt(v):>{max(len(p), 6)}}' for p, v in zip(pairs, c[5:])))
+    if rows:
+        note = "(acc: top-1, one centred clip per video; cls-mean: the mean of the classes' accuracies"
+        if rows[0].get('video_accuracy') is not None: note += f"; video: {rows[0]['test_clips']} clips x {rows[0]['test_crops']} crop(s) averaged"
+        if any('folds' in r for r in results): note += '; mean and std (n-1) over the folds'
+        lines.append(note + ')')
     return '\n'.join(lines)
 
 def train_videos(data=None,                # UCF101 .rar, folder of videos, frames tree or clip store; None: the built-in dataset
@@ -224,17 +328,23 @@ def train_videos(data=None,                # UCF101 .rar, folder of videos, fram
                  out='videocls-run',       # output folder: learners, pictures, metrics.json (and the built-in data)
                  recipe:TrainRecipe=None,  # how to train (default `TrainRecipe()`, the defaults of `videocls-train`)
                  progress:bool=True,       # progress bars
+                 resume:bool=False,        # continue the interrupted run in `out` after its last complete epoch (none there: start)
                  **kwargs,                 # fields of `recipe` to replace, e.g. `epochs=3, bs=32`
                 )->list:
     "Train each of `models` on `data` (default: the built-in dataset) with `recipe`; print and save a summary; return the metrics (data-parallel: see `videocls.distributed`)"
     out = Path(out)
     r = check_train_args(data, models, recipe, **kwargs)
+    run = check_resume(out, data, models, r, resume)  # an interrupted run in `out`: continued, or refused without `resume`
     state = distributed_state()  # started by torchrun or `accelerate launch`: one of several processes (`videocls.distributed`)
     main = state is None or state.is_main_process
     say = print if main else (lambda *a, **k: None)
     progress = progress and main and (in_notebook() or sys.stdout.isatty())
     builtin = data is None
+    sig = _run_signature(data, models, r)
     if main:
+        try: check_writable(out)
+        except SaveError as e: raise BadArgument(str(e)) from None
+        if resume and run is None: print(f'{out}: no interrupted run to resume, training from the start')
         if builtin:
             data = out/'data/videos'
             make_synthetic_videos(data, seed=r.seed)  # deterministic and quick (seconds): rebuilding heals an interrupted build
@@ -247,24 +357,46 @@ def train_videos(data=None,                # UCF101 .rar, folder of videos, fram
     if len(classes) < 2: raise ValueError(f'{store.path}: only {len(classes)} class folder(s) with clips ({classes}); need at least two')
     info = synthetic_class_info(classes) if set(classes) <= set(synthetic_class_info()) else {}
     pairs = [(a, i['partner']) for a, i in info.items() if i['order_only'] and not i['reversed']]
-    splitter, what = video_splitter(files, r.fold, r.valid_groups, r.valid_pct, r.seed)
-    splits = splitter(files)
-    say(check_split(files, splits, r.bs, what))
+    folds = (1, 2, 3) if r.fold == 'all' else (r.fold,)
+    plans = []  # (fold, its recipe, splits, what they are): every fold's split checked before any training
+    for fold in folds:
+        fr = replace(r, fold=fold) if r.fold == 'all' else r
+        splitter, what = video_splitter(files, fr.fold, fr.valid_groups, fr.valid_pct, fr.seed)
+        splits = splitter(files)
+        say(check_split(files, splits, r.bs, what))
+        plans.append((fold, fr, splits, what))
     if state: say(f'data-parallel: {state.num_processes} processes ({state.backend}), {r.bs} clips per batch in each')
     aug = r.augmentation(synthetic=bool(info))  # the built-in dataset's classes (made here or passed in): its own defaults
+    ckdir, done = out/'checkpoints', dict(run['done']) if run else {}
+    units = [name if r.fold != 'all' else f'fold{fold}/{name}' for fold, *_ in plans for name in models]
+    if main: _write_json(ckdir/'run.json', dict(sig, units=units, done=done))
     results = []
-    for name in models:
+    for (fold, fr, splits, what), name in ((p, name) for p in plans for name in models):
+        unit = name if r.fold != 'all' else f'fold{fold}/{name}'
+        if unit in done:
+            say(f'\n== {unit}: trained and evaluated before the interruption')
+            results.append(done[unit])
+            continue
         set_seed(r.seed, reproducible=not torch.cuda.is_available())  # on a GPU, keep cuDNN's autotuner: speed over bitwise repeats
         loader = {} if r.n_workers is None else {'num_workers': r.n_workers}
         if state: loader = {'device': state.device, 'num_workers': min(defaults.cpus // state.num_processes, 16), **loader}  # CPUs shared
         dls = get_action_dataloaders(files, bs=r.bs, val_idxs=splits[1], augment=aug, **r.clip_args(name), **loader)
-        say(f'\n== {name}: {len(dls.train_ds)} training and {len(dls.valid_ds)} validation clips, {dls.c} classes')
-        learn, res = train_video_model(dls, name, out, r, pairs)
+        say(f'\n== {unit}: {len(dls.train_ds)} training and {len(dls.valid_ds)} validation clips, {dls.c} classes')
+        try: learn, res = train_video_model(dls, name, out if r.fold != 'all' else out/f'fold{fold}', fr, pairs,
+                                            checkpoint=Checkpoint(ckdir/unit, resume=resume, every_epoch=r.checkpoint_every))
+        except SaveError as e: raise SaveError(f'{e}; to go on from there, run the same command again with --resume (resume=True)', e.errno) from None
         if res is None: continue  # another process than the main one: it trained, the main process evaluated
-        res.update(mode=dls.spec.mode, augment=aug or None, split=what)
+        res.update(mode=dls.spec.mode, augment=aug or None, split=what, **({'fold': fold} if r.fold == 'all' else {}))
         results.append(res)
-        if main: (out/'metrics.json').write_text(json.dumps(results, indent=1))  # after each model: a later failure loses none
+        if main:  # after each model: a later failure loses none; then it is done, its checkpoint no longer needed
+            _write_json(out/'metrics.json', summarize_folds(results) if r.fold == 'all' else results)
+            done[unit] = res
+            _write_json(ckdir/'run.json', dict(sig, units=units, done=done))
+            shutil.rmtree(ckdir/unit, ignore_errors=True)
     if not main: return []
+    shutil.rmtree(ckdir, ignore_errors=True)  # the whole run is done
+    if r.fold == 'all': results = summarize_folds(results)
     print('\n' + format_summary(results))
-    print(f'\nwritten to {out}: ' + ', '.join(sorted(p.name for p in out.iterdir() if p.is_file())))
+    print(f'\nwritten to {out}: ' + ', '.join(sorted(p.name + ('/' if p.is_dir() else '') for p in out.iterdir()
+                                                      if p.is_file() or (r.fold == 'all' and p.name.startswith('fold')))))
     return results
