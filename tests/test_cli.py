@@ -49,6 +49,7 @@ def check_usage(r, *fragments):
     assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
     check_fails(r, *fragments)
 
+@pytest.mark.once
 def test_train_bad_inputs(tmp_path, one_class):
     check_usage(run('videocls-train', tmp_path/'nope'), f'{tmp_path}/nope: no such file or folder')
     (tmp_path/'empty').mkdir()
@@ -66,6 +67,7 @@ def videos(tmp_path_factory):
     make_synthetic_videos(p, n_groups=5, clips_per_group=2, n_frames=8, size=(32, 32), classes=['MoveLeft', 'MoveRight', 'Blink', 'Still'])
     return p
 
+@pytest.mark.once
 @pytest.mark.parametrize('args, said', [
     (['--fold', 4], 'fold 4: UCF101 has official folds 1, 2 and 3'),
     (['--test-crops', 2], 'test_crops=2: pass 1 (centre) or 3'),
@@ -76,6 +78,7 @@ def test_train_refuses_bad_arguments_before_building_anything(tmp_path, videos, 
     check_usage(r, said)
     assert not (videos.parent/'videos-store').exists() and not (tmp_path/'o').exists(), 'something was built before the check'
 
+@pytest.mark.once
 def test_train_says_which_split_and_what_to_pass(tmp_path):
     "A partial UCF101 (groups 1-7 and one in 23): fold 1 leaves too little to train; the message says so and what to pass; the store is kept"
     classes = [f'C{i:02d}' for i in range(5)]
@@ -103,6 +106,7 @@ def test_two_videos_of_one_name_are_refused_naming_both(tmp_path):
     assert r.returncode == 0, r.stderr
     assert 'converted 5 clips' in r.stdout and f'left out: {tmp_path}/v/Archery: a folder without videos' in r.stdout, r.stdout
 
+@pytest.mark.once
 def test_weights_fine_tune_and_lr_find(tmp_path, videos):
     "A local encoder state_dict (saved from timm here) fine-tunes end to end; --lr-find picks the rate, says it and records it"
     import json, timm
@@ -137,6 +141,7 @@ def test_weights_fine_tune_and_lr_find(tmp_path, videos):
     interp.plot_top_losses(3)
     assert interp.confusion_matrix().sum() == len(clips)
 
+@pytest.mark.once
 def test_trained_model_is_saved_before_evaluation(tmp_path, videos, monkeypatch):
     "An evaluation that fails (here made to fail) loses nothing: the learner was exported first, and loads"
     import videocls.evaluate, videocls.train
@@ -148,6 +153,7 @@ def test_trained_model_is_saved_before_evaluation(tmp_path, videos, monkeypatch)
                                     arch='test_resnet', n_workers=1, progress=False)
     assert type(load_learner(tmp_path/'o/simple.pkl').model).__name__ == 'SimpleModel'
 
+@pytest.mark.once
 def test_predict_bad_inputs(tmp_path):
     clip = write_clip(tmp_path/'v.avi', n_frames=5, size=(32, 32))
     check_fails(run('videocls-predict', tmp_path/'nope.pkl', clip), 'nope.pkl: no such model file')

@@ -2,9 +2,12 @@
 import json, os, subprocess, sys
 from pathlib import Path
 
+import pytest
+
 from videocls.testing import make_ucf101_tree
 
 BIN = Path(sys.executable).parent
+pytestmark = pytest.mark.once  # one CI lane (pyproject.toml)
 
 def test_two_processes_train_once_and_report_the_whole_validation_set(tmp_path):
     make_ucf101_tree(tmp_path/'videos', classes=('A', 'B', 'C'), groups=(1, 2, 3, 4), clips_per_group=2, n_frames=8, size=(32, 32))

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest, torch
 
 ROOT = Path(__file__).parents[1]
+pytestmark = pytest.mark.once  # one CI lane (pyproject.toml)
 ENV = {**os.environ, 'OMP_NUM_THREADS': '1', 'MPLBACKEND': 'Agg'}  # 1 thread: see the notebook's note on busy 2-core boxes
 TINY = ['--bs', '4', '--nf', '4', '--size', '32', '--digit-size', '14', '--n-past', '3', '--n-future', '2',
         '--n-valid', '4', '--device', 'cpu']

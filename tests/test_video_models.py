@@ -30,6 +30,8 @@ from videocls.data.core import get_action_dataloaders
 from videocls.learner import video_learner
 from videocls.models import video_preset
 
+pytestmark = pytest.mark.once  # one CI lane (pyproject.toml)
+
 transformers = pytest.importorskip('transformers')
 BIN = Path(sys.executable).parent
 
