@@ -8,7 +8,7 @@ import numpy as np
 import pytest, torch
 import fastai.callback.schedule  # Learner.fit_one_cycle
 from fastai.callback.core import Callback
-from fastai.torch_core import set_seed
+from fastai.torch_core import set_seed, defaults
 
 from videocls.testing import make_ucf101_tree
 from videocls.data.synthetic import make_synthetic_videos
@@ -46,8 +46,9 @@ def epoch_rows(log:str)->list:
     "The epoch numbers of the rows of the epoch tables in `log`"
     return [int(m.group(1)) for m in re.finditer(r'^ +(\d+) +\d+\.\d{4} ', log, re.M)]
 
-def test_killed_run_resumes_after_its_last_checkpoint(tmp_path, store, capsys):
+def test_killed_run_resumes_after_its_last_checkpoint(tmp_path, store, capsys, monkeypatch):
     "`videocls-train` killed (SIGKILL) once a checkpoint is written; resumed, it prints only the epochs left, and the history and final loss are the uninterrupted run's"
+    monkeypatch.setattr(defaults, 'use_cuda', False)  # this process trains on the CPU too, as the killed one (ENV): bit for bit on a GPU machine as well
     out = tmp_path/'run'
     p = subprocess.Popen([BIN/'videocls-train', store, '--models', 'simple', '--out', out, *map(str, ARGS)],
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ENV)
