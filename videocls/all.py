@@ -21,4 +21,5 @@ from .checkpoint import *
 from .evaluate import *
 from .train import *
 from .inference import *
+from .timeline import *
 from .frame_prediction import *

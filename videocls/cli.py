@@ -133,10 +133,14 @@ def predict(model:str,        # exported learner (.pkl from videocls-train)
             n_clips:int=3,    # clips sampled across each video; their probabilities are averaged
             crops:int=1,      # crops per clip, 1 or 3 (learners trained on a clip store)
             k:int=5,          # labels to show per video
+            timeline:str=None, # OUT.csv: a timeline of the (one) video instead: `start,end,top_class,probability,<class>...` per window, and OUT.png
+            window:float=None, # --timeline: seconds per window (default: what a training clip covered)
+            stride:float=None, # --timeline: seconds between windows (default: half the window)
            ):
-    "Print the top-k labels with probabilities for each video, using an exported learner (a pickle: load only files you trust)"
+    "Print the top-k labels with probabilities for each video, or write a timeline of one video, using an exported learner (a pickle: load only files you trust)"
     from videocls.inference import predict_video
     if not videos: _usage('give at least one video file')
+    if timeline is not None: return _timeline(model, videos, timeline, window, stride)
     if n_clips < 1 or k < 1: _usage(f'--n-clips {n_clips} and --k {k}: pass whole numbers of at least 1')
     if crops not in (1, 3): _usage(f'--crops {crops}: pass 1 (centre) or 3 (start, centre, end)')
     learn = _user_errors(load_video_learner, model)
@@ -148,3 +152,16 @@ def predict(model:str,        # exported learner (.pkl from videocls-train)
             print(f'{v}: error: {e}' if isinstance(e, _USER_ERRORS) else f'{v}: error: {type(e).__name__}: {e}'); failed += 1; continue
         print(f'{v}: ' + ', '.join(f'{label} {p:.1%}' for label, p in preds))
     if failed: raise CliError(f'error: {failed} of {len(videos)} video(s) could not be classified')
+
+def _timeline(model:str, videos:tuple, out:str, window:float=None, stride:float=None):
+    "`videocls-predict --timeline`: the timeline of one video (`predict_timeline`) written as CSV and PNG (`save_timeline`)"
+    from videocls.timeline import predict_timeline, save_timeline
+    if len(videos) != 1: _usage(f'--timeline takes one video, not {len(videos)}: run it once per video')
+    if Path(out).suffix.lower() != '.csv': _usage(f'--timeline {out}: give a .csv file (its picture is written beside it as .png)')
+    if not Path(out).parent.is_dir(): _usage(f'--timeline {out}: its folder does not exist; create it first')
+    for name, v in (('window', window), ('stride', stride)):
+        if v is not None and v <= 0: _usage(f'--{name} {v}: pass a number of seconds above 0')
+    learn = _user_errors(load_video_learner, model)
+    df = _user_errors(predict_timeline, learn, videos[0], window, stride)
+    csv, png = _user_errors(save_timeline, df, out, title=Path(videos[0]).name)
+    print(f'{videos[0]}: {len(df)} windows of {df.end[0] - df.start[0]:.2f} s over {df.end.max():.2f} s -> {csv}, {png}')
