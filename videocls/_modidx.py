@@ -394,6 +394,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                  'videocls.deploy._batch_tfm': ('deploy.html#_batch_tfm', 'videocls/deploy.py'),
                                  'videocls.deploy._check_onnx': ('deploy.html#_check_onnx', 'videocls/deploy.py'),
                                  'videocls.deploy.export_cli': ('deploy.html#export_cli', 'videocls/deploy.py'),
+                                 'videocls.deploy.export_model_onnx': ('deploy.html#export_model_onnx', 'videocls/deploy.py'),
                                  'videocls.deploy.export_onnx': ('deploy.html#export_onnx', 'videocls/deploy.py'),
                                  'videocls.deploy.model_family': ('deploy.html#model_family', 'videocls/deploy.py'),
                                  'videocls.deploy.onnx_spec': ('deploy.html#onnx_spec', 'videocls/deploy.py')},
