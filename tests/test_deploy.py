@@ -2,7 +2,7 @@
 preprocessing as JSON; `examples/onnx_predict.py` (onnxruntime, PyAV, numpy) classifies videos with them. On real clips
 (PyAV-written .avi files, a clip store, learners exported and loaded back) its probabilities equal `predict_video`'s
 clip by clip within 1e-4, and it prints `videocls-predict`'s lines."""
-import importlib.util, json, os, re, subprocess, sys, tempfile, venv
+import importlib.util, json, os, re, subprocess, sys, venv
 from pathlib import Path
 
 import numpy as np
@@ -13,12 +13,12 @@ from fastai.torch_core import set_seed
 from videocls.testing import write_clip, randomize_weights
 from videocls.learner import video_learner
 from videocls.inference import video_clip_probs, predict_video
-from videocls.deploy import export_onnx, onnx_spec, ONNX_REFUSED
+from fastcore.script import CliError
+from videocls.deploy import export_onnx, export_cli, ONNX_REFUSED
 
 ort = pytest.importorskip('onnxruntime')
 ROOT = Path(__file__).parent.parent
 EXAMPLE = ROOT/'examples'/'onnx_predict.py'
-BIN = Path(sys.executable).parent
 
 def _example():
     "`examples/onnx_predict.py` as a module (it is a script, not part of videocls)"
@@ -77,22 +77,17 @@ def test_onnx_equals_predict_video(deployed, name):
 
 def _run(*args, **kw): return subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=300, **kw)
 
-def _export_cmd():
-    "`videocls-export`, or the same function through Python where this checkout's console scripts are not installed yet (`pip install -e .`)"
-    if (BIN/'videocls-export').exists(): return [BIN/'videocls-export']
-    script = Path(tempfile.mkdtemp())/'videocls-export'   # what pip writes for a console script (call_parse reads argv in __main__)
-    script.write_text('import sys\nfrom videocls.deploy import export_cli\nsys.exit(export_cli())\n')
-    return [sys.executable, script]
-
-def test_cli_and_example_print_videocls_predicts_lines(deployed):
-    "`videocls-export` then `examples/onnx_predict.py` print exactly the lines `videocls-predict` prints, for every video"
+def test_cli_and_example_print_videocls_predicts_lines(deployed, capsys):
+    "`videocls-export` then `examples/onnx_predict.py` (its own process) print exactly the lines `videocls-predict` prints, for every video"
+    from videocls.cli import predict
     tmp, _, videos = deployed
-    r = _run(*_export_cmd(), tmp/'simple.pkl', tmp/'cli/simple.onnx')
-    assert r.returncode == 0 and f'wrote {tmp}/cli/simple.onnx and {tmp}/cli/simple.json' in r.stdout, r.stdout + r.stderr
+    export_cli(str(tmp/'simple.pkl'), str(tmp/'cli/simple.onnx'))   # the console script's function, in this process (fast)
+    assert f'wrote {tmp}/cli/simple.onnx and {tmp}/cli/simple.json (onnxruntime matches PyTorch within' in capsys.readouterr().out
+    predict(str(tmp/'simple.pkl'), *map(str, videos))
+    theirs = capsys.readouterr().out
     ours = _run(sys.executable, EXAMPLE, tmp/'cli/simple.onnx', *videos)
-    theirs = _run(BIN/'videocls-predict', tmp/'simple.pkl', *videos)
-    assert ours.returncode == theirs.returncode == 0, ours.stderr + theirs.stderr
-    assert ours.stdout == theirs.stdout and len(ours.stdout.splitlines()) == 3, (ours.stdout, theirs.stdout)
+    assert ours.returncode == 0, ours.stderr
+    assert ours.stdout == theirs and len(theirs.splitlines()) == 3, (ours.stdout, theirs)
 
 def test_fit_and_reduce_are_pillows():
     "The example's numpy shrink (`Image.reduce`) and fit (`ImageOps.fit`, bilinear) give Pillow's pixels exactly"
@@ -109,8 +104,8 @@ def test_bad_input_is_named(deployed, tmp_path):
     "A file that is not a learner, a family that cannot be exported, an unwritable folder and a wrong suffix: each named, with what to do, nothing written"
     tmp, learners, _ = deployed
     (tmp_path/'notes.pkl').write_text('not a learner')
-    r = _run(*_export_cmd(), tmp_path/'notes.pkl', tmp_path/'m.onnx')
-    assert r.returncode == 1 and f'{tmp_path}/notes.pkl: not an exported fastai learner' in r.stderr + r.stdout, r.stderr
+    with pytest.raises(CliError, match=f'error: {tmp_path}/notes.pkl: not an exported fastai learner .*use a .pkl written by videocls-train'):
+        export_cli(str(tmp_path/'notes.pkl'), str(tmp_path/'m.onnx'))
     learn = learners['simple']
     with pytest.raises(ValueError, match=r'm\.txt: give a file name ending in \.onnx'): export_onnx(learn, tmp_path/'m.txt')
     (tmp_path/'file').write_text('')
