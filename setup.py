@@ -16,6 +16,7 @@ requirements = shlex.split(cfg.get('requirements', ''))
 dev_requirements = shlex.split(cfg.get('dev_requirements', ''))
 demo_requirements = shlex.split(cfg.get('demo_requirements', ''))
 hf_requirements = shlex.split(cfg.get('hf_requirements', ''))
+deploy_requirements = shlex.split(cfg.get('deploy_requirements', ''))
 lic = licenses[cfg['license']]
 min_python = cfg['min_python']
 console_scripts = [s.strip() for s in cfg.get('console_scripts', '').split('\n') if s.strip()]
@@ -32,7 +33,8 @@ setuptools.setup(
     packages = setuptools.find_packages(include=['videocls', 'videocls.*']),
     include_package_data = True,
     install_requires = requirements,
-    extras_require = {'dev': dev_requirements + demo_requirements + hf_requirements, 'demo': demo_requirements, 'hf': hf_requirements},
+    extras_require = {'dev': dev_requirements + demo_requirements + hf_requirements + deploy_requirements, 'demo': demo_requirements,
+                      'hf': hf_requirements, 'deploy': deploy_requirements},
     dependency_links = cfg.get('dep_links','').split(),
     python_requires = '>=' + min_python,
     long_description = open('README.md', encoding='utf-8').read(),
