@@ -23,3 +23,12 @@ def _tiny_store_learner(tmp, classes=('ApplyEyeMakeup', 'Basketball')):
 def tiny_store_learner():
     "`tiny_store_learner(tmp, classes=...)` -> `(learner, store)`: see `_tiny_store_learner`"
     return _tiny_store_learner
+
+@pytest.fixture(scope='module')
+def one_thread():
+    "One torch thread for a test module (its subprocesses get OMP_NUM_THREADS=1): the same sums in the same order as theirs, and on two shared cores tiny models run many times faster (2 intra-op threads wait on each other at every small op)"
+    import torch
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

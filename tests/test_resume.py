@@ -24,13 +24,7 @@ from videocls.train import TrainRecipe, train_videos, check_resume
 BIN = Path(sys.executable).parent
 ENV = {**os.environ, 'OMP_NUM_THREADS': '1', 'VIDEOCLS_DEBUG': '', 'CUDA_VISIBLE_DEVICES': ''}
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    "One torch thread, as the subprocesses here (OMP_NUM_THREADS=1): the same sums in the same order; and on two shared cores, tiny models run several times faster"
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures('one_thread')  # tests/conftest.py
 
 @pytest.fixture(scope='module')
 def store(tmp_path_factory):

@@ -27,13 +27,7 @@ CLASSES = ('ApplyEyeMakeup', 'Basketball', 'Bowling')
 ORDER = ('Basketball', 'ApplyEyeMakeup', 'Bowling')  # the segments of the long video
 BIN = Path(sys.executable).parent
 
-@pytest.fixture(scope='module', autouse=True)
-def one_thread():
-    "One torch thread: on two shared cores, 2 intra-op threads wait on each other at every small op (18x slower here)"
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures('one_thread')  # tests/conftest.py
 
 @pytest.fixture(scope='module')
 def data(tmp_path_factory, one_thread):
