@@ -23,6 +23,7 @@ def one_class(tmp_path_factory):
     make_ucf101_tree(p/'videos', classes=('Jump',), groups=(1, 2), clips_per_group=1, n_frames=6, size=(32, 32))
     return p
 
+@pytest.mark.once
 def test_extract_missing_and_empty(tmp_path):
     check_fails(run('videocls-extract', tmp_path/'nope', tmp_path/'f'), f'{tmp_path}/nope: no such file or folder')
     (tmp_path/'empty').mkdir()
@@ -30,7 +31,7 @@ def test_extract_missing_and_empty(tmp_path):
     (tmp_path/'x.zip').write_text('zip')
     check_fails(run('videocls-extract', tmp_path/'x.zip', tmp_path/'f'), 'x.zip: expected a .rar archive')
 
-@pytest.mark.parametrize('frames', [False, True])
+@pytest.mark.parametrize('frames', [False, pytest.param(True, marks=pytest.mark.once)])  # the store on every Python
 def test_extract_reports_bad_clip_and_converts_the_rest(tmp_path, frames):
     "A clip store (the default) or a frames tree (--frames): the bad clip is named, the others converted, a re-run skips them"
     make_ucf101_tree(tmp_path/'v', groups=(1,), clips_per_group=2, n_frames=5, size=(32, 32))
@@ -91,6 +92,7 @@ def test_train_says_which_split_and_what_to_pass(tmp_path):
     r = run('videocls-train', tmp_path/'v', '--out', tmp_path/'o', '--bs', 4)
     assert 'converted 0 clips (0 frames), skipped 16 already complete' in r.stdout, r.stdout   # ...and reused
 
+@pytest.mark.once
 def test_two_videos_of_one_name_are_refused_naming_both(tmp_path):
     "`x.avi` and `x.mp4` would make one clip file: nothing is written, both are named"
     make_ucf101_tree(tmp_path/'v', groups=(1,), clips_per_group=2, n_frames=5, size=(32, 32))

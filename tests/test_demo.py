@@ -8,6 +8,7 @@ from PIL import Image
 BIN = Path(sys.executable).parent
 CHROMIUM, CHROMEDRIVER = Path('/usr/bin/chromium'), Path('/usr/bin/chromedriver')
 QUIET = {'GRADIO_ANALYTICS_ENABLED': 'False', 'HF_HUB_DISABLE_TELEMETRY': '1'}   # no telemetry, no version check
+pytestmark = pytest.mark.once  # one CI lane (pyproject.toml)
 SCREENSHOT = os.environ.get('VIDEOCLS_DEMO_SCREENSHOT')   # also copy the page's screenshot here (for nbs/images/demo_page.png)
 
 @pytest.fixture(scope='module')

@@ -186,8 +186,8 @@ def test_compile_callback_fits_and_exports(tmp_path, name='simple'):
     torch._dynamo.reset()
     items = bar_clips(26)  # 16 training clips, 10 validation clips: the last validation batch (bs 4) is partial
     dsets = Datasets(items, [[ItemGetter(0)], [ItemGetter(1), Categorize()]], splits=[list(range(16)), list(range(16, 26))])
-    dls = dsets.dataloaders(bs=4, num_workers=0)
-    set_seed(0)
+    dls = dsets.dataloaders(bs=4, num_workers=0, device='cpu')  # `cpu=True` compiles on the CPU; also on a GPU machine, where
+    set_seed(0)                                                   # the loaded learner (CPU) would differ from a GPU's by more than 1e-5
     model, splitter = create_video_model(name, dls.c, arch='test_resnet', **TINY[name])
     learn = Learner(dls, model, splitter=splitter, cbs=CompileModel(backend='aot_eager', cpu=True))
     with learn.no_bar(), learn.no_logging():
