@@ -8,6 +8,7 @@ from torch import Tensor
 from fastai.learner import Learner
 from fastai.interpret import ClassificationInterpretation
 
+from .data.store import Clip
 from .data.clip import ImageTuple
 from .data.core import clip_spec
 from .evaluate import predict_clips
@@ -17,13 +18,14 @@ __all__ = ['video_clip_probs', 'predict_video', 'ClipInterpretation']
 
 # %% ../nbs/51_inference.ipynb #9eefedef
 def video_clip_probs(learn:Learner,   # a learner trained on videocls clips (e.g. from `load_learner`)
-                     video_path,      # video file to classify
+                     video_path,      # video file to classify, or its frames already read (a `Clip`, e.g. `video_clip`'s)
                      n_clips:int=3,   # clips sampled across the video
                      crops:int=1,     # 1 (centre) or 3 crops per clip (learners trained on a clip store)
                     )->tuple:
     "The `n_clips` views of `video_path` that `predict_video` averages (`ClipView`s) and their class probabilities `(n_clips, n_classes)`"
     spec = clip_spec(learn)
-    views = spec.views(spec.video_clip(video_path), n_clips)  # shrunk as the store's clips were, spread as training clips
+    clip = video_path if isinstance(video_path, Clip) else spec.video_clip(video_path)  # shrunk as the store's clips were
+    views = spec.views(clip, n_clips)  # spread as training clips
     return views, predict_clips(learn, views, 1, crops, span=spec.seq_len)  # each view is one whole clip: its frames as they are
 
 def predict_video(learn:Learner,   # a learner trained on videocls clips (e.g. from `load_learner`)
