@@ -3,7 +3,7 @@ preprocessing as JSON; `examples/onnx_predict.py` (onnxruntime, PyAV, numpy) cla
 (PyAV-written .avi files, a clip store, learners exported and loaded back) its probabilities equal `predict_video`'s
 clip by clip within 1e-4, and it prints `videocls-predict`'s lines, also where only its three packages are installed:
 its numpy JPEG round trip gives libjpeg-turbo's (simplejpeg's) frames bit for bit."""
-import importlib.util, json, os, re, subprocess, sys, venv
+import importlib.util, json, os, subprocess, sys, venv
 from pathlib import Path
 
 import av
@@ -107,7 +107,7 @@ def _simplejpeg_round_trip(y, cb, cr, quality=90):
     return simplejpeg.decode_jpeg(simplejpeg.encode_jpeg_yuv_planes(y, cb, cr, quality=quality), colorspace='RGB')
 
 def test_jpeg_round_trip_is_libjpeg_turbos(tmp_path):
-    "The example's numpy JPEG round trip gives the frames videocls holds (`frame_to_jpeg`, then simplejpeg's decoding) bit for bit: real frames of several sizes, shrunk or not, odd sizes, 4:2:0 and other pixel formats (encoded from RGB); random planes; the quality the JSON gives only"
+    "The example's numpy JPEG round trip gives the frames videocls holds (`frame_to_jpeg`, then simplejpeg's decoding) bit for bit: real frames of several sizes, shrunk or not, odd sizes, 4:2:0 and other pixel formats (encoded from RGB); random planes; at quality 90, what the JSON gives"
     cases = [(64, 48, 'mpeg4', 'yuv420p', (1, 2)), (70, 50, 'mpeg4', 'yuv420p', (1, 2, 3)), (33, 17, 'mpeg4', 'yuv420p', (1, 2)),
              (36, 20, 'ffv1', 'yuv444p', (1, 3)), (33, 17, 'ffv1', 'bgr0', (1, 2))]   # 70x50 / 3 = 24x17; 33x17 / 2 = 17x9
     n = 0
@@ -202,7 +202,9 @@ def test_example_in_a_clean_venv(deployed, tmp_path, capsys):
     assert out.stdout == capsys.readouterr().out, out.stdout
     probs = _run(env/'bin/python', '-c', _PROBS, EXAMPLE, js, onnx, *videos, cwd=tmp_path)
     assert probs.returncode == 0, probs.stderr
-    for ours, v in zip(json.loads(probs.stdout), videos):
+    probs = json.loads(probs.stdout)
+    assert len(probs) == len(videos) == 4
+    for ours, v in zip(probs, videos):
         theirs = dict(predict_video(learners['simple'], v))
         ours = dict(zip(json.loads(js.read_text())['vocab'], ours))
         assert ours.keys() == theirs.keys() and max(abs(ours[c] - theirs[c]) for c in theirs) < 1e-4, (v, ours, theirs)
