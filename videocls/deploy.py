@@ -81,8 +81,11 @@ def onnx_spec(learn:Learner,        # a learner trained on a clip store
             'shrink factor f = max(1, min(width, height) // min_size) (1 if min_size is null), from the first frame',
             'each Y, U, V plane is shrunk f times with a box filter, rounded as Pillow Image.reduce; video-range YUV (16-235) '
             'is stretched to full range (yuv420p unless color_range is JPEG); other pixel formats: RGB first, then shrunk',
-            f'the frame is JPEG-encoded from those planes (quality {_JPEG_QUALITY}, 4:2:0, libjpeg-turbo through simplejpeg) and '
-            'decoded to RGB uint8 (H, W, 3): how videocls holds a video in memory and how its clip store holds training clips',
+            f'the frame is JPEG-encoded from those planes (quality {_JPEG_QUALITY}, 4:2:0, libjpeg-turbo 3.1 through simplejpeg: '
+            'TurboJPEG\'s fast integer forward DCT, as its older API uses below quality 96; a Y plane of odd width or height '
+            'padded by repeating its last column and row; other pixel formats encoded from RGB) and decoded to RGB uint8 (H, W, 3) '
+            '(accurate integer inverse DCT, fancy upsampling): how videocls holds a video in memory and how its clip store holds '
+            'training clips; examples/onnx_predict.py repeats that round trip in numpy, bit for bit',
             f'pick n_clips clips of seq_len frames (clip_indices: mode, span; n_clips = {n_clips} in videocls-predict)',
             'if the frames are not size = (width, height), each is fitted to it as Pillow ImageOps.fit(frame, size, BILINEAR)',
             f'crop the square of side min(H, W) at crop ({float(tfm.crop)}: centred) along the long side and resize it to '

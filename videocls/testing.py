@@ -58,6 +58,7 @@ def write_clip(fname,                    # `.avi` file to write (parent folders 
                fps:int=25,               # frames per second
                color:tuple=(200, 60, 40),# RGB colour of the bottom half
                codec:str='mpeg4',        # FFmpeg encoder; mpeg4 with the XVID tag is what UCF101 uses
+               pix_fmt:str='yuv420p',    # pixel format stored (e.g. 'yuv444p' or 'bgr0' with codec='ffv1'); UCF101's is yuv420p
                audio:bool=False,         # add a silent audio track, as real UCF101 clips have
                title:bytes=None,         # container title, stored byte for byte (e.g. Latin-1: not UTF-8, as in some real clips)
                nvops:tuple=(),           # (mpeg4) after these frames, add a packet that decodes to no frame, as packed DivX AVIs have
@@ -71,7 +72,7 @@ def write_clip(fname,                    # `.avi` file to write (parent folders 
     with av.open(str(fname), 'w') as c:
         if title: c.metadata['title'] = placeholder  # same length: the bytes are swapped in below
         s = c.add_stream(codec, rate=fps)
-        s.width, s.height, s.pix_fmt = w, h, 'yuv420p'
+        s.width, s.height, s.pix_fmt = w, h, pix_fmt
         if codec == 'mpeg4': s.codec_context.codec_tag = 'XVID'
         s.codec_context.qmin = s.codec_context.qmax = 2  # near-lossless, so frame levels survive encoding
         a = c.add_stream('pcm_s16le', rate=8000) if audio else None

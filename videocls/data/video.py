@@ -87,7 +87,11 @@ def frame_to_jpeg(frame:av.VideoFrame,  # a decoded frame
     else: planes = [np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)[:, :p.width] for p in frame.planes]
     if fmt == 'yuv420p' and frame.color_range != 2:  # video range, unless the frame says full ("JPEG") range
         planes = [np.take(lut, q) for lut, q in zip((_Y_FULL, _C_FULL, _C_FULL), planes)]  # take: 3x faster than lut[q]
-    return simplejpeg.encode_jpeg_yuv_planes(*planes, quality=quality)
+    y = planes[0]
+    h, w = y.shape
+    if h % 2 or w % 2:  # TurboJPEG reads a 4:2:0 Y plane to even width and height: let it read the edge repeated, not what lies past the plane
+        y = np.pad(y, ((0, h % 2), (0, w % 2)), mode='edge')[:h, :w]
+    return simplejpeg.encode_jpeg_yuv_planes(y, *planes[1:], quality=quality)
 
 def shrink_factor(width:int, height:int, min_size:int=None)->int:
     "The largest whole factor that keeps the short side of a `width` x `height` frame at least `min_size` (1 if None)"
