@@ -146,20 +146,26 @@ def _chromium(profile:Path):
     opts.set_capability('goog:loggingPrefs', {'performance': 'ALL'})
     return webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=opts)
 
+def _upload(driver, server:str, video:Path):
+    "Open the page in `driver` and drop `video` on its upload box; a `WebDriverWait` of 60 s for what follows"
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+    driver.set_page_load_timeout(60)
+    driver.get(server)
+    wait = WebDriverWait(driver, 60, poll_frequency=0.5)
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, '#video input[type=file]'))[0].send_keys(str(video))
+    return wait
+
 @pytest.mark.timeout(120)
 @pytest.mark.skipif(not CHROMIUM.exists(), reason='/usr/bin/chromium is absent: apt-get install chromium chromium-driver')
 def test_page_in_chromium(server, trained, tmp_path):
     "Upload a clip on the page in a real browser: the bars show `predict_video`'s classes and percentages; nothing is fetched from outside"
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
     _, pkl, video = trained
     ref = _reference(pkl, video)
     driver = _chromium(tmp_path/'profile')
     try:
-        driver.set_page_load_timeout(60)
-        driver.get(server)
-        wait = WebDriverWait(driver, 60, poll_frequency=0.5)
-        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, '#video input[type=file]'))[0].send_keys(str(video))
+        wait = _upload(driver, server, video)
         wait.until(lambda d: '%' in d.find_element(By.ID, 'top').text and d.find_elements(By.CSS_SELECTOR, '#frames img'))
         text = driver.find_element(By.ID, 'top').text.split('\n')
         assert text[:2] == ['Top classes', ref[0][0]], text   # the label, the top class large
@@ -181,14 +187,10 @@ def test_page_in_chromium(server, trained, tmp_path):
 def test_page_shows_a_long_videos_timeline_in_chromium(server, long_video, long_reference, tmp_path):
     "Upload a long video in a real browser: below the frames, the timeline picture and the table of its windows, 0 s to its end"
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
     ref, win = long_reference
     driver = _chromium(tmp_path/'profile')
     try:
-        driver.set_page_load_timeout(60)
-        driver.get(server)
-        wait = WebDriverWait(driver, 60, poll_frequency=0.5)
-        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, '#video input[type=file]'))[0].send_keys(str(long_video))
+        wait = _upload(driver, server, long_video)
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, '#timeline img') and 'top class' in d.find_element(By.ID, 'windows').text)
         assert driver.find_element(By.ID, 'top').text.split('\n')[:2] == ['Top classes', ref[0][0]]
         img = driver.find_element(By.CSS_SELECTOR, '#timeline img')
