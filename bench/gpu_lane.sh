@@ -20,7 +20,8 @@ export PYTHONPATH=/tmp/site PATH=/tmp/site/bin:$PATH
 } | tee "$OUT/env.txt"
 t0=$SECONDS
 # the tests and the notebooks side by side (16 CPUs): pytest in 6 processes, notebooks 6 at a time
-timeout 540 python3 -m pytest tests -n 6 -p no:cacheprovider -rfE --ignore tests/test_demo.py > "$OUT/pytest.log" 2>&1 & p1=$!
+# each failure's traceback goes to failures.log as it happens (tests/conftest.py): the time limit cannot cut them off
+VIDEOCLS_FAILURES="$OUT/failures.log" timeout 540 python3 -m pytest tests -n 6 -p no:cacheprovider -rfE --timeout 300 --ignore tests/test_demo.py > "$OUT/pytest.log" 2>&1 & p1=$!
 timeout 540 python3 tests/notebooks.py --only nbdev --flags cuda --jobs 6 --limit 500 --skip 52_demo > "$OUT/notebooks_cuda.log" 2>&1 & p2=$!
 wait $p1; a=$?; wait $p2; b=$?
 tail -15 "$OUT/pytest.log"; cat "$OUT/notebooks_cuda.log" | grep -v '^    '

@@ -1,5 +1,12 @@
 "Shared test helpers"
+import os
 import pytest
+
+def pytest_runtest_logreport(report):
+    "With VIDEOCLS_FAILURES=<file> (the GPU lane): each failure's traceback appended there as it happens, so a run its time limit cuts short still shows them"
+    fname = os.environ.get('VIDEOCLS_FAILURES')
+    if fname and report.failed and 'PYTEST_XDIST_WORKER' not in os.environ:  # once: in the process that collects xdist's reports
+        with open(fname, 'a') as f: f.write(f'=== {report.nodeid} ({report.when}, {report.duration:.0f} s)\n{report.longreprtext}\n\n')
 
 def _tiny_store_learner(tmp, classes=('ApplyEyeMakeup', 'Basketball')):
     "`(learner, store)`: a tiny clip-store learner ('uniform', 4 frames of 32x32) trained on a UCF101-shaped tree made in `tmp`"

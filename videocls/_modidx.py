@@ -584,6 +584,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                        'videocls/models/classifier.py')},
             'videocls.models.factory': { 'videocls.models.factory.create_video_model': ( 'models.factory.html#create_video_model',
                                                                                          'videocls/models/factory.py'),
+                                         'videocls.models.factory.parse_model_spec': ( 'models.factory.html#parse_model_spec',
+                                                                                       'videocls/models/factory.py'),
                                          'videocls.models.factory.video_preset': ( 'models.factory.html#video_preset',
                                                                                    'videocls/models/factory.py')},
             'videocls.models.framewise': { 'videocls.models.framewise.ConvRNNModel': ( 'models.framewise.html#convrnnmodel',

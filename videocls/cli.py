@@ -15,7 +15,7 @@ from .data.store import make_store, ClipStore, rebuild_command
 from .data.ucf101 import ucf101_group
 from .split import BadArgument
 from .data.core import clip_spec
-from .train import TrainRecipe as R  # the defaults of `train`: the library's own
+from .train import TrainRecipe as R, main_models  # the defaults of `train`: the library's own
 
 # %% auto #0
 __all__ = ['extract', 'train', 'load_video_learner', 'predict']
@@ -67,7 +67,7 @@ def extract(src:str,            # a UCF101 .rar archive, a folder of videos `<Cl
 # %% ../nbs/60_cli.ipynb #de6f7e00
 @call_parse(pos=['data'])
 def train(data:str=None,                   # clip store, frames tree, folder of videos or UCF101 .rar (default: the built-in dataset)
-          models:str='simple,rnn',         # comma-separated: simple, rnn, convlstm, convgru, convrnn, timesformer; torchvision's r3d_18, r2plus1d_18, mc3_18, s3d, mvit_v2_s, swin3d_t, ...; Hugging Face's videomae, hf_timesformer, vivit
+          models:str=','.join(main_models), # comma-separated: simple, rnn, convlstm, convgru, convrnn, timesformer; torchvision's r3d_18, r2plus1d_18, mc3_18, s3d, mvit_v2_s, swin3d_t, ...; Hugging Face's videomae, hf_timesformer, vivit; options after the name as :key=value (convlstm:stride=8)
           epochs:int=R.epochs,             # epochs per model
           lr:float=R.lr,                   # learning rate (ignored with --lr-find)
           lr_find:bool=False,              # pick the learning rate with fastai's lr_find

@@ -14,7 +14,7 @@ from fastai.metrics import accuracy
 import fastai.callback.fp16  # Learner.to_fp16, to_bf16, to_fp32
 import fastai.callback.schedule  # Learner.fit_one_cycle, fine_tune, lr_find
 
-from .models import create_video_model, check_preset
+from .models import create_video_model, check_preset, parse_model_spec
 from .distributed import ClipDistributed
 from .compile import CompileModel, auto_compile
 
@@ -63,7 +63,7 @@ def video_learner(dls,                   # `DataLoaders` of clips (`get_action_d
     if spec is not None and preset is not None: check_preset(spec, preset, name or type(model).__name__)
     learn = Learner(dls, model, opt_func=opt_func, metrics=metrics, loss_func=loss_func, **({'splitter': splitter} if splitter else {}), **kwargs)
     learn.add_cb(ClipDistributed())  # for data-parallel fits (`learn.distrib_ctx()`): see `videocls.distributed`
-    cb = auto_compile(name, device) if compile is None and name else CompileModel(mode=None if compile is True else compile) if compile else None
+    cb = auto_compile(parse_model_spec(name)[0], device) if compile is None and name else CompileModel(mode=None if compile is True else compile) if compile else None
     if cb is not None: learn.add_cb(cb)
     precision = auto_precision(device) if precision == 'auto' else precision
     if precision not in ('bf16', 'fp16', 'fp32'): raise ValueError(f"precision must be 'auto', 'bf16', 'fp16' or 'fp32', not {precision!r}")

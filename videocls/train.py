@@ -26,7 +26,7 @@ from .data.clip import SAMPLING_MODES
 from .data.augment import AUGMENT, ClipBatchTfm
 from .data.core import get_action_dataloaders
 from .data.synthetic import make_synthetic_videos, synthetic_class_info
-from .models import create_video_model, video_model_names, videocls_model_names, video_preset
+from .models import create_video_model, video_model_names, videocls_model_names, video_preset, parse_model_spec
 from .learner import video_learner
 from .split import BadArgument, check_split_args, video_splitter, check_split
 from .evaluate import evaluate_and_save
@@ -34,10 +34,12 @@ from .checkpoint import Checkpoint, SaveError, save_error, check_writable, lates
 from .distributed import distributed_state, gather_object, single_process
 
 # %% auto #0
-__all__ = ['TrainRecipe', 'clip_args', 'check_models', 'check_train_args', 'train_video_model', 'check_resume', 'summarize_folds',
-           'format_summary', 'train_videos']
+__all__ = ['main_models', 'TrainRecipe', 'clip_args', 'check_models', 'check_train_args', 'train_video_model', 'check_resume',
+           'summarize_folds', 'format_summary', 'train_videos']
 
 # %% ../nbs/50_train.ipynb #8d0f0d51
+main_models = ('simple', 'convlstm:stride=8')  # what `train_videos()` and `videocls-train` train: the frame-averaging baseline, a temporal model
+
 @dataclass
 class TrainRecipe:
     "How `train_videos` (and `videocls-train`, with the same defaults) trains: data, split, models' training and evaluation"
@@ -109,15 +111,17 @@ def check_models(models,              # model names
                  **kwargs,            # passed to `create_video_model`
                 ):
     "Build each of `models` and run it on one blank clip on the CPU; a `BadArgument` saying what does not fit if one fails"
-    bad = [m for m in models if m not in video_model_names]
+    try: names = [parse_model_spec(m)[0] for m in models]  # a model spec: its name, then its :key=value options
+    except ValueError as e: raise BadArgument(str(e)) from None
+    bad = [m for m, n in zip(models, names) if n not in video_model_names]
     if bad or not models: raise BadArgument(f'unknown model(s) {bad or list(models)}: pick from {video_model_names}')
     if pretrained and weights is None:
         raise BadArgument('pretrained=True needs weights=<a local weights file or checkpoint folder> (--weights): nothing is downloaded')
     if weights is not None and not Path(weights).exists():
         raise BadArgument(f'{weights}: no such weights file or folder; pass a state_dict saved with torch.save(model.state_dict(), path), '
                           'or a Hugging Face checkpoint folder')
-    for name in models:
-        w = None if name == 'timesformer' else weights  # a whole TimeSformer's weights hold its head: checked once the classes are known
+    for name, base in zip(models, names):
+        w = None if base == 'timesformer' else weights  # a whole TimeSformer's weights hold its head: checked once the classes are known
         try:
             c = clip_args(name, w, seq_len, image_size)
             with warnings.catch_warnings():
@@ -126,12 +130,12 @@ def check_models(models,              # model names
                                               seq_len=c['seq_len'], image_size=c['image_size'], **kwargs)
             with torch.no_grad(): model.eval()(torch.zeros(1, c['seq_len'], 3, c['image_size'], c['image_size']))  # (B, T, C, H, W)
         except Exception as e:
-            what = ', '.join(f'{k}={v!r}' for k, v in dict(arch=None if name == 'timesformer' else arch, weights=w,
+            what = ', '.join(f'{k}={v!r}' for k, v in dict(arch=None if base == 'timesformer' else arch, weights=w,
                                                             seq_len=seq_len, image_size=image_size, **kwargs).items() if v is not None)
             raise BadArgument(f'model {name!r} ({what}) cannot be built or run: {type(e).__name__}: {e}') from None
 
 def check_train_args(data=None,             # what `train_videos` is given (see there)
-                     models=('simple', 'rnn'),
+                     models=main_models,
                      recipe:TrainRecipe=None, # default `TrainRecipe()`
                      **kwargs,              # fields of `recipe` to replace
                     ):
@@ -180,7 +184,7 @@ def _history_row(h:dict, fine_tune:bool)->dict:
     return dict(epoch=h['epoch'], **({'frozen': h['fit'] == 0} if fine_tune else {}), **{k: v for k, v in h.items() if k not in ('epoch', 'fit')})
 
 def train_video_model(dls,                   # `ClipDataLoaders` of clips (`get_action_dataloaders`)
-                      name:str,              # model name, one of `video_model_names`
+                      name:str,              # model spec: a name of `video_model_names`, with :key=value options (`parse_model_spec`)
                       out,                   # folder for the exported learner and pictures
                       recipe:TrainRecipe=None, # how to train and evaluate (default `TrainRecipe()`)
                       pairs=(),              # order-only class pairs to report accuracy for
@@ -213,12 +217,14 @@ def train_video_model(dls,                   # `ClipDataLoaders` of clips (`get_
         if r.pretrained: learn.fine_tune(r.epochs, lr, freeze_epochs=r.freeze_epochs, cbs=ck)
         else: learn.fit_one_cycle(r.epochs, lr, cbs=ck)
     if not main: return learn, None
-    res = dict(model=name, arch=r.arch if name in videocls_model_names and name != 'timesformer' else None, epochs=r.epochs, lr=lr, precision=learn.precision,
+    base = parse_model_spec(name)[0]
+    res = dict(model=name, arch=r.arch if base in videocls_model_names and base != 'timesformer' else None, epochs=r.epochs, lr=lr, precision=learn.precision,
                recipe='fine_tune' if r.pretrained else 'fit_one_cycle' + (f' + label smoothing {r.label_smoothing}' if r.label_smoothing else ''),
                train_seconds=round(ck.seconds, 1), **({} if saved is None else {'resumed_after_epoch': sum(saved['fits'][:saved['fit']]) + saved['epoch']}))
     history = [_history_row(h, r.pretrained) for h in ck.history]  # every epoch, of both fits of `fine_tune`
     processes = max(num_distrib(), 1)
-    with single_process(): res.update(evaluate_and_save(learn, name, out, pairs, r.test_clips, r.test_crops))
+    stem = name.replace(':', '_')  # `convlstm:stride=8` -> convlstm_stride=8.pkl: no colon in a file name
+    with single_process(): res.update(evaluate_and_save(learn, stem, out, pairs, r.test_clips, r.test_crops))
     return learn, dict(res, processes=processes, history=history)
 
 # %% ../nbs/50_train.ipynb #6ef73191
@@ -324,7 +330,7 @@ def format_summary(results:list)->str:
     return '\n'.join(lines)
 
 def train_videos(data=None,                # UCF101 .rar, folder of videos, frames tree or clip store; None: the built-in dataset
-                 models=('simple', 'rnn'),  # model names (see `video_model_names`)
+                 models=main_models,       # model specs: names (`video_model_names`) with :key=value options (`parse_model_spec`)
                  out='videocls-run',       # output folder: learners, pictures, metrics.json (and the built-in data)
                  recipe:TrainRecipe=None,  # how to train (default `TrainRecipe()`, the defaults of `videocls-train`)
                  progress:bool=True,       # progress bars

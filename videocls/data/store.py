@@ -352,7 +352,11 @@ def build_store(src,                  # folder of videos (`<Class>/<clip>.avi`) 
         for s, ok, res in run_isolated(f, todo, n_workers, timeout, cleanup, progress, fatal=(StoreWriteError,), what='clips stored'):
             if ok: entries[str(s)], rep.done[str(s)] = res, res['n_frames']
             else: rep.failed[str(s)] = res
-    except StoreWriteError as e: stop = e  # the store cannot be written: keep what is complete, say what to do
+    except StoreWriteError as e:  # the store cannot be written: keep what is complete, say what to do
+        stop = e  # a worker in flight may have finished its clip as the run stopped: a whole file is listed, not lost
+        late = [s for s in todo if str(s) not in entries and str(s) not in rep.failed and clip_file(s, path).exists()]
+        for s, res in zip(late, _check_files([clip_file(s, path) for s in late], None, n_workers, False)):
+            if not isinstance(res, DamagedClip): entries[str(s)], rep.done[str(s)] = _entry(clip_file(s, path), path, *res[1:], group_fn), res[1]
     clips = [entries[str(s)] for s in srcs if str(s) in entries]
     manifest = dict(version=2, min_size=min_size, quality=quality, src=str(src.resolve()), clips=clips)
     if stop is not None: manifest['stopped'] = f'{stop.filename}: {stop.strerror}'

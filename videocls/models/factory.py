@@ -4,6 +4,7 @@
 
 # %% ../../nbs/26_models.factory.ipynb #3e89c320
 from __future__ import annotations
+import ast
 from fastcore.basics import ifnone
 
 from .classifier import VideoPreset, load_weights, body_head_splitter
@@ -13,11 +14,23 @@ from .tv import TorchvisionVideoModel, tv_video_names, tv_preset
 from .hf import HFVideoModel, hf_video_names, hf_preset, _download
 
 # %% auto #0
-__all__ = ['videocls_model_names', 'video_model_names', 'create_video_model', 'video_preset']
+__all__ = ['videocls_model_names', 'video_model_names', 'parse_model_spec', 'create_video_model', 'video_preset']
 
 # %% ../../nbs/26_models.factory.ipynb #1bc45e41
 videocls_model_names = ['simple', 'rnn', *convrnn_kinds, 'timesformer']
 video_model_names = [*videocls_model_names, *tv_video_names, *hf_video_names]
+
+def parse_model_spec(spec:str)->tuple:
+    "`(name, options)` of a model spec: a model name, then `:key=value` options for its class, e.g. `'convlstm:stride=8:hidden=32'`"
+    name, *opts = str(spec).split(':')
+    kwargs = {}
+    for o in opts:
+        k, eq, v = o.partition('=')
+        if not (eq and k.isidentifier() and v):
+            raise ValueError(f"model {spec!r}: options follow the name as :key=value, e.g. 'convlstm:stride=8'; {o!r} is not one")
+        try: kwargs[k] = ast.literal_eval(v)  # 8, 0.5, True, None
+        except (ValueError, SyntaxError): kwargs[k] = v  # a word: a string
+    return name, kwargs
 
 def create_video_model(name:str, # one of `video_model_names`
                        n_out:int, # number of classes
@@ -28,7 +41,9 @@ def create_video_model(name:str, # one of `video_model_names`
                        image_size:int=None, # frame size (TimeSformer's `image_size`, default 128; checked or applied by the others)
                        **kwargs, # passed to the model's class
                       )->tuple: # `(model, splitter)`
-    "A video model picked by `name`, and its splitter"
+    "A video model picked by `name` (a spec: `name:key=value` options go to its class, over `kwargs`), and its splitter"
+    name, opts = parse_model_spec(name)
+    kwargs = {**kwargs, **opts}
     if name == 'simple': return SimpleModel(arch, n_out, pretrained=pretrained, weights=weights, **kwargs), simple_splitter
     if name == 'rnn': return RNNModel(arch, n_out, pretrained=pretrained, weights=weights, **kwargs), rnnmodel_splitter
     if name in convrnn_kinds:
@@ -49,6 +64,7 @@ def video_preset(name:str, # one of `video_model_names`
                  pretrained:bool=False, # no `weights`, a Hugging Face model: its hub checkpoint's (downloaded)
                 )->VideoPreset|None:
     "What pretrained video model `name` was trained on, for its data (`get_action_dataloaders(..., preset=...)`); None for videocls's own models"
+    name = parse_model_spec(name)[0]
     if name in tv_video_names: return tv_preset(name)
     if name in hf_video_names:
         if weights is None and not pretrained:
