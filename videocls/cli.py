@@ -114,7 +114,7 @@ def load_video_learner(fname):
     "Load an exported videocls learner from `fname`, with an error naming the file if it is not one"
     from fastai.learner import load_learner, Learner
     fname = Path(fname)
-    if not fname.is_file(): raise FileNotFoundError(f'{fname}: no such model file (an exported learner, e.g. videocls-run/rnn.pkl)')
+    if not fname.is_file(): raise FileNotFoundError(f'{fname}: no such model file (an exported learner, e.g. videocls-run/simple.pkl)')
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings('ignore', message='load_learner` uses Python', category=UserWarning)  # said in --help

@@ -36,7 +36,7 @@ def _memory_format(model:nn.Module):
     return torch.channels_last_3d if nn.Conv3d in kinds else torch.channels_last if nn.Conv2d in kinds else None
 
 def video_learner(dls,                   # `DataLoaders` of clips (`get_action_dataloaders`)
-                  model='simple',        # a model name (`video_model_names`) or an `nn.Module`
+                  model='simple',        # a model name (`video_model_names`, with :key=value options: `parse_model_spec`) or an `nn.Module`
                   arch='resnet18',       # encoder of a named CNN model: timm name, 'torchvision.<name>' or builder
                   pretrained:bool=False, # start from pretrained weights (`weights`; torchvision's and Hugging Face's models download them without)
                   weights=None,          # local weights: of the encoder, of the whole model, or a checkpoint folder (see `create_video_model`)

@@ -102,7 +102,7 @@ def _positive(name:str, v, cli:str, minimum=1):
     if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < minimum:
         raise BadArgument(f'{name}={v!r}: pass a whole number of at least {minimum} ({cli})')
 
-def check_models(models,              # model names
+def check_models(models,              # model specs (`parse_model_spec`)
                  arch='resnet18',     # encoder of the CNN models
                  pretrained:bool=False, # start from the encoder weights in `weights`
                  weights=None,        # local weights: the encoder's file, the whole model's, a checkpoint folder (see `create_video_model`)

@@ -32,7 +32,7 @@ def parse_model_spec(spec:str)->tuple:
         except (ValueError, SyntaxError): kwargs[k] = v  # a word: a string
     return name, kwargs
 
-def create_video_model(name:str, # one of `video_model_names`
+def create_video_model(name:str, # one of `video_model_names`, with :key=value options (`parse_model_spec`)
                        n_out:int, # number of classes
                        arch='resnet18', # encoder of videocls's frame models: timm model name, `'torchvision.<name>'` or a builder
                        pretrained:bool=False, # start from pretrained weights: from `weights`, else downloaded (torchvision's and Hugging Face's models)
