@@ -12,7 +12,7 @@ the classes that differ only in frame order, `MoveLeft`/`MoveRight`, `MoveUp`/`M
 `Grow`/`Shrink`: chance is 50%) and the training minutes; a JSON line each (OUT/motion.jsonl) and a table
 (OUT/motion.md) with the mean and the worst seed.
 
-Models (`--models`, comma-separated `name` or `name:key=value:...` for `model_kwargs`): `rnn` (the main job's temporal
+Models (`--models`, comma-separated model specs: `name` or `name:key=value:...`, as `videocls-train --models` takes them): `rnn` (the main job's temporal
 model), `convlstm` with its encoder tapped at stride 32 (the last maps: 2x2 for a 64-pixel frame), 16 and 8 (4x4 and 8x8),
 and torchvision's 3D CNNs from scratch. The 3D CNNs' training steps are slow on a CPU (PyTorch's 3D convolutions: a
 r3d_18 step of 4 clips of 8 frames of 64x64 took seconds here), which puts them outside the main job's CPU budget;
@@ -27,12 +27,6 @@ import torch
 from fastcore.script import call_parse
 
 from videocls.train import train_videos, TrainRecipe
-
-def parse(spec:str)->tuple:
-    "`'convlstm:stride=8'` -> `('convlstm', 'convlstm:stride=8', {'stride': 8})`"
-    name, *kv = spec.split(':')
-    kw = {k: int(v) if v.lstrip('-').isdigit() else v for k, v in (o.split('=') for o in kv)}
-    return name, spec, kw
 
 def table(rows)->str:
     out = ['| model | seeds | order-only, mean (worst) | per seed | accuracy, mean (worst) | per seed | training minutes, mean |', '|---|---|---|---|---|---|---|']
@@ -54,11 +48,10 @@ def main(models:str='rnn,convlstm,convlstm:stride=16,convlstm:stride=8', # model
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     rows = []
     for spec in models.split(','):
-        name, spec, kw = parse(spec)
         for seed in map(int, seeds.split(',')):
             run = out/f"{spec.replace(':', '_').replace('=', '')}-seed{seed}"
             t0 = time.time()
-            res = train_videos(None, models=(name,), out=run, progress=False, seed=seed, n_workers=n_workers, model_kwargs=kw)[0]
+            res = train_videos(None, models=(spec,), out=run, progress=False, seed=seed, n_workers=n_workers)[0]  # a model spec: its options
             order = float(np.mean(list(res['pairs'].values())))
             row = dict(spec=spec, seed=seed, accuracy=res['accuracy'], order_only=order, pairs=res['pairs'],
                        train_minutes=res['train_seconds'] / 60, wall_minutes=(time.time() - t0) / 60,
