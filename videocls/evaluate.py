@@ -88,17 +88,17 @@ def _savefig(fname):
     plt.close('all')
 
 def evaluate_and_save(learn:Learner,  # a trained learner on videocls clips, metrics accuracy (and top-5)
-                      name:str,        # the model's name: the files are `<name>.pkl`, `<name>-confusion.png`, `<name>-results.png`
+                      name:str,        # the model's name or spec, the pictures' title; the files are `<name>.pkl`, `<name>-confusion.png`, `<name>-results.png`, colons as `_`
                       out,             # folder to write them to
                       pairs=(),        # order-only class pairs to report accuracy for (`pair_accuracy`)
                       test_clips:int=3, # views per video for the video accuracy
                       test_crops:int=1, # crops per view: 1 or 3
                      )->dict:
     "Export `learn` to `out` first, then evaluate it (clip and video accuracy, per class and pair, confusion matrix) and save its pictures; the metrics"
-    out, dls = Path(out), learn.dls
+    out, dls, stem = Path(out), learn.dls, name.replace(':', '_')  # `convlstm:stride=8` -> convlstm_stride=8.pkl: no colon in a file name
     out.mkdir(parents=True, exist_ok=True)
     if getattr(learn, 'precision', 'fp32') != 'fp32': learn.to_fp32()
-    export_learner(learn, out/f'{name}.pkl')  # first: whatever happens next, the trained model is kept; atomically
+    export_learner(learn, out/f'{stem}.pkl')  # first: whatever happens next, the trained model is kept; atomically
     with learn.no_bar():
         interp = ClassificationInterpretation.from_learner(learn)
         cm = interp.confusion_matrix()
@@ -110,7 +110,7 @@ def evaluate_and_save(learn:Learner,  # a trained learner on videocls clips, met
                per_class=per_class, pairs=pair_accuracy(cm, dls.vocab, pairs))
     with matplotlib.rc_context({'figure.max_open_warning': 0}), learn.no_bar():  # plotting re-runs the predictions
         interp.plot_confusion_matrix(figsize=(max(4, dls.c * 0.6),) * 2, title=f'{name}: confusion matrix')
-        _savefig(out/f'{name}-confusion.png')
+        _savefig(out/f'{stem}-confusion.png')
         learn.show_results(max_n=6)
-        _savefig(out/f'{name}-results.png')
+        _savefig(out/f'{stem}-results.png')
     return res

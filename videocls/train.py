@@ -223,8 +223,7 @@ def train_video_model(dls,                   # `ClipDataLoaders` of clips (`get_
                train_seconds=round(ck.seconds, 1), **({} if saved is None else {'resumed_after_epoch': sum(saved['fits'][:saved['fit']]) + saved['epoch']}))
     history = [_history_row(h, r.pretrained) for h in ck.history]  # every epoch, of both fits of `fine_tune`
     processes = max(num_distrib(), 1)
-    stem = name.replace(':', '_')  # `convlstm:stride=8` -> convlstm_stride=8.pkl: no colon in a file name
-    with single_process(): res.update(evaluate_and_save(learn, stem, out, pairs, r.test_clips, r.test_crops))
+    with single_process(): res.update(evaluate_and_save(learn, name, out, pairs, r.test_clips, r.test_crops))
     return learn, dict(res, processes=processes, history=history)
 
 # %% ../nbs/50_train.ipynb #6ef73191
