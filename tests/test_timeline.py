@@ -2,7 +2,7 @@
 exported, loaded back): `predict_timeline` names the class of each segment of a video made of known classes, and
 `videocls-predict --timeline` writes its rows and picture; `video_embeddings` are the pooled features the head reads,
 averaged over `predict_video`'s clips, for every model family; `videocls-embed` writes a file numpy alone reads."""
-import os, subprocess, sys
+import os, shutil, subprocess, sys
 from pathlib import Path
 
 import numpy as np, pandas as pd, pytest, torch
@@ -91,6 +91,15 @@ def test_cli_timeline_bad_input(data, capsys):
     with pytest.raises(CliError, match=f'error: {tmp}/missing.avi: no such video file; check the path'):
         predict(str(tmp/'simple.pkl'), str(tmp/'missing.avi'), timeline=str(tmp/'m.csv'))
     assert not (tmp/'m.csv').exists()
+    # a video damaged part-way: the windows before the damage are written, and the command ends with an error saying so
+    damaged = Path(shutil.copy(long, tmp/'damaged.avi'))
+    with open(damaged, 'r+b') as f: f.seek(damaged.stat().st_size * 3 // 4); f.write(bytes(2048))
+    with pytest.raises(CliError) as e: predict(str(tmp/'simple.pkl'), str(damaged), timeline=str(tmp/'d.csv'))
+    rows, out = pd.read_csv(tmp/'d.csv'), capsys.readouterr().out
+    assert 0 < len(rows) < 23 and out.startswith(f'{damaged}: {len(rows)} windows of 0.48 s over ') and (tmp/'d.png').exists(), out
+    msg = str(e.value)
+    assert msg.startswith(f'error: {damaged}: decoding failed after ') and 'the file is damaged: re-extract or re-download it' in msg, msg
+    assert msg.endswith(f'The timeline covers only its first {rows.end.max():.2f} s, the {round(rows.end.max() * 25)} frames decoded before the damage; those windows are written'), msg
 
 def test_bad_videos_are_named(data, tmp_path):
     _, _, learn, _, _ = data

@@ -162,6 +162,9 @@ def _timeline(model:str, videos:tuple, out:str, window:float=None, stride:float=
     for name, v in (('window', window), ('stride', stride)):
         if v is not None and v <= 0: _usage(f'--{name} {v}: pass a number of seconds above 0')
     learn = _user_errors(load_video_learner, model)
-    df = _user_errors(predict_timeline, learn, videos[0], window, stride)
+    with warnings.catch_warnings():
+        warnings.filterwarnings('ignore', message='.*The timeline covers only')  # a video damaged part-way: said below, as an error
+        df = _user_errors(predict_timeline, learn, videos[0], window, stride)
     csv, png = _user_errors(save_timeline, df, out, title=Path(videos[0]).name)
     print(f'{videos[0]}: {len(df)} windows of {df.end[0] - df.start[0]:.2f} s over {df.end.max():.2f} s -> {csv}, {png}')
+    if 'stopped' in df.attrs: raise CliError(f"error: {df.attrs['stopped']}; those windows are written")

@@ -21,9 +21,25 @@ from .data.core import clip_spec, clip_label
 from .checkpoint import export_learner
 
 # %% auto #0
-__all__ = ['predict_clips', 'video_accuracy', 'per_class_accuracy', 'mean_class_accuracy', 'pair_accuracy', 'evaluate_and_save']
+__all__ = ['crop_passes', 'predict_clips', 'video_accuracy', 'per_class_accuracy', 'mean_class_accuracy', 'pair_accuracy',
+           'evaluate_and_save']
 
 # %% ../nbs/45_evaluate.ipynb #ab95483c
+def crop_passes(dl,          # a test loader of videocls clips (`learn.dls.test_dl(...)`)
+                crops:int=1, # 1: the centre crop, as trained; 3: start, centre and end of the long side (clip-store learners)
+               ):
+    "For each crop position, set it on `dl`'s `ClipBatchTfm` and yield, then put the learner's own crop back: one pass over `dl` each"
+    if crops not in (1, 3): raise ValueError(f'crops must be 1 or 3, not {crops}')
+    tfms = [t for t in dl.after_batch.fs if isinstance(t, ClipBatchTfm)]  # where the crop sits: its `crop` argument
+    if crops == 3 and not tfms: raise ValueError('3 crops need a learner trained on a clip store (ClipBatchTfm)')
+    for pos in ((0., 0.5, 1.) if crops == 3 else (None,)):
+        old = [t.crop for t in tfms]
+        if pos is not None:
+            for t in tfms: t.crop = pos
+        try: yield pos
+        finally:
+            for t, o in zip(tfms, old): t.crop = o
+
 def predict_clips(learn:Learner,  # a learner trained on videocls clips
                   clips,          # videos, as `Clip`s (stored clips, `MemoryClip`s)
                   n_clips:int=1,  # views per video
@@ -31,23 +47,12 @@ def predict_clips(learn:Learner,  # a learner trained on videocls clips
                   span:int=None,  # frames a view covers (default: the spec's `span`, a typical training video)
                  )->Tensor:
     "Class probabilities `(len(clips), n_classes)`: for each video, the average over `n_clips` views and `crops` crops"
-    if crops not in (1, 3): raise ValueError(f'crops must be 1 or 3, not {crops}')
     spec = clip_spec(learn)
-    if crops == 3 and not spec.store: raise ValueError('3 crops need a learner trained on a clip store (ClipBatchTfm)')
     views = [v for c in clips for v in spec.views(c, n_clips, span)]
     dl = learn.dls.test_dl(views, rm_type_tfms=0, num_workers=0 if len(views) < 64 else learn.dls.valid.fake_l.num_workers)
-    batch_tfms = [t for t in dl.after_batch.fs if isinstance(t, ClipBatchTfm)]  # where the crop sits: its `crop` argument
-    positions = (0., 0.5, 1.) if crops == 3 else (None,)
-    probs = []
     with warnings.catch_warnings(), learn.no_bar():
         warnings.simplefilter('ignore')
-        for pos in positions:
-            old = [t.crop for t in batch_tfms]
-            if pos is not None:
-                for t in batch_tfms: t.crop = pos
-            try: probs.append(learn.get_preds(dl=dl)[0].float())
-            finally:
-                for t, o in zip(batch_tfms, old): t.crop = o
+        probs = [learn.get_preds(dl=dl)[0].float() for _ in crop_passes(dl, crops)]
     return torch.stack(probs).mean(0).view(len(clips), n_clips, -1).mean(1)  # (crops, V*n, c) -> (V, c)
 
 def video_accuracy(learn:Learner,  # a learner trained on a clip store

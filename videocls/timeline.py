@@ -15,10 +15,10 @@ from torch import Tensor
 from fastcore.script import call_parse
 from fastai.learner import Learner
 
-from .data.video import open_video, jpeg_frames
+from .data.video import open_video, jpeg_frames, VideoError
 from .data.clip import sample_frames
 from .data.store import MemoryClip
-from .data.augment import ClipBatchTfm
+from .evaluate import crop_passes
 from .data.core import clip_spec
 
 # %% auto #0
@@ -36,29 +36,15 @@ def pooled_features(model,  # a videocls video model (`VideoClassifier`: timm's 
     return model.forward_head(model.forward_features(x), pre_logits=True)
 
 # %% ../nbs/53_timeline.ipynb #0000000b
-def _crop_positions(dl, crops:int)->list:
-    "The `ClipBatchTfm`s of `dl` and the crop positions to run (1: the centre, as trained; 3: start, centre and end)"
-    if crops not in (1, 3): raise ValueError(f'crops must be 1 or 3, not {crops}')
-    tfms = [t for t in dl.after_batch.fs if isinstance(t, ClipBatchTfm)]
-    if crops == 3 and not tfms: raise ValueError('3 crops need a learner trained on a clip store (ClipBatchTfm)')
-    return tfms, ((0., 0.5, 1.) if crops == 3 else (None,))
-
 def clip_embeddings(learn:Learner,  # a learner trained on videocls clips (e.g. from `load_learner`)
                     clips,          # clips (`Clip`s: `ClipView`s, `MemoryClip`s, stored clips), each one model input as it is
                     crops:int=1,    # 1 (centre) or 3 crops per clip, averaged (learners trained on a clip store)
                    )->Tensor:
     "The pooled features `(len(clips), D)` of `clips` (see `pooled_features`), read and normalised as `learn.predict` reads them, in fp32"
     dl = learn.dls.test_dl(list(clips), rm_type_tfms=0, num_workers=0)
-    tfms, positions = _crop_positions(dl, crops)
-    model, feats = learn.model.eval(), []
-    for pos in positions:
-        old = [t.crop for t in tfms]
-        if pos is not None:
-            for t in tfms: t.crop = pos
-        try:
-            with torch.no_grad(): feats.append(torch.cat([pooled_features(model, b[0]).float().cpu() for b in dl]))
-        finally:
-            for t, o in zip(tfms, old): t.crop = o
+    model = learn.model.eval()
+    with torch.no_grad():
+        feats = [torch.cat([pooled_features(model, b[0]).float().cpu() for b in dl]) for _ in crop_passes(dl, crops)]
     return torch.stack(feats).mean(0)  # (crops, N, D) -> (N, D)
 
 def video_embeddings(learn:Learner,  # a learner trained on videocls clips (e.g. from `load_learner`)
@@ -138,6 +124,7 @@ def predict_timeline(learn:Learner,   # a learner trained on videocls clips (e.g
                      bs:int=64,       # windows per batch through the model (on `learn.dls.device`)
                     )->pd.DataFrame:
     "Class probabilities over sliding windows of `video`, decoded once, streaming: `start`, `end` (seconds), `top_class`, `probability`, one column per class"
+    # a video damaged part-way: the windows before the damage are kept, with a warning (and `df.attrs['stopped']`) saying where it stopped
     spec, path = clip_spec(learn), Path(video)
     if not path.exists(): raise FileNotFoundError(f'{path}: no such video file; check the path')
     if path.is_dir(): raise IsADirectoryError(f'{path}: a folder, not a video file; give a video file (e.g. .avi or .mp4)')
@@ -147,11 +134,16 @@ def predict_timeline(learn:Learner,   # a learner trained on videocls clips (e.g
     ring, pending, starts, probs, n = deque(maxlen=w), [], [], [], 0  # ring: the JPEGs of the last `w` frames, all a window needs
     def flush():
         if pending: probs.append(_window_probs(learn, [c for _, c in pending])); starts.extend(s for s, _ in pending); pending.clear()
-    for n, jpeg in enumerate(jpeg_frames(path, min_size=spec.min_size), 1):  # frames shrunk as the store's clips were
-        ring.append(jpeg)
-        if n >= w and (n - w) % stride == 0:  # a window ends at this frame
-            pending.append((n - w, MemoryClip([ring[i] for i in within], name=str(path))))
-            if len(pending) >= bs: flush()
+    stopped = None
+    try:
+        for n, jpeg in enumerate(jpeg_frames(path, min_size=spec.min_size), 1):  # frames shrunk as the store's clips were
+            ring.append(jpeg)
+            if n >= w and (n - w) % stride == 0:  # a window ends at this frame
+                pending.append((n - w, MemoryClip([ring[i] for i in within], name=str(path))))
+                if len(pending) >= bs: flush()
+    except VideoError as e:
+        if n < spec.seq_len: raise  # not one clip's frames decoded: nothing to show
+        stopped = e  # what was decoded before the damage is kept
     if n < w:  # a short video: one window over all of it, if one clip of the model fits
         if n < spec.seq_len: raise ValueError(f'{path}: {n} frame(s), fewer than the {spec.seq_len} of one clip of this model; '
                                               f'give a video of at least {spec.seq_len} frames')
@@ -163,7 +155,11 @@ def predict_timeline(learn:Learner,   # a learner trained on videocls clips (e.g
     vocab = [str(c) for c in spec.vocab]
     df = pd.DataFrame({'start': np.array(starts) / fps, 'end': (np.array(starts) + w) / fps,
                        'top_class': [vocab[i] for i in p.argmax(1)], 'probability': p.max(1)})
-    return pd.concat([df, pd.DataFrame(p, columns=vocab)], axis=1)
+    df = pd.concat([df, pd.DataFrame(p, columns=vocab)], axis=1)
+    if stopped is not None:
+        df.attrs['stopped'] = f'{stopped}. The timeline covers only its first {df.end.max():.2f} s, the {n} frames decoded before the damage'
+        warnings.warn(df.attrs['stopped'], stacklevel=2)
+    return df
 
 # %% ../nbs/53_timeline.ipynb #0000001f
 def plot_timeline(df:pd.DataFrame,     # a timeline (`predict_timeline`)
