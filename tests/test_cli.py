@@ -1,17 +1,32 @@
 "The command line as a user meets it: each bad input ends with a message naming the problem and a non-zero exit, no traceback"
 import os, shutil, subprocess, sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest, torch
+from fastcore.script import CliError
 from videocls.testing import make_ucf101_tree, write_clip
+from videocls.cli import extract, train, predict
 
 BIN = Path(sys.executable).parent
 
 def run(*args, cwd=None):
-    r = subprocess.run([str(BIN/args[0]), *map(str, args[1:])], capture_output=True, text=True, cwd=cwd,
+    r = subprocess.run([str(BIN/args[0]), *map(str, args[1:])], capture_output=True, cwd=cwd,
                        env={**os.environ, 'VIDEOCLS_DEBUG': ''}, timeout=600)
+    r.stdout, r.stderr = r.stdout.decode(), r.stderr.decode()  # as written: text=True would turn a progress bar's '\r' into '\n'
     assert 'Traceback' not in r.stderr, r.stderr
     return r
+
+def call(f, *args, capsys, **kwargs):
+    """Command `f` (`extract`, `train`, `predict`) in this process, as its console script runs it (fastcore's `call_parse`
+    turns a `CliError` into its message on stderr and exit status 1); `.returncode`, `.stdout`, `.stderr` as `run` gives them.
+    For the error cases: a fresh process for each would spend most of its time importing (the entry points are run above and below)"""
+    capsys.readouterr()
+    try: f(*map(str, args), **kwargs); code, msg = 0, ''
+    except SystemExit as e: code, msg = e.code, ''
+    except CliError as e: code, msg = 1, str(e)
+    out = capsys.readouterr()
+    return SimpleNamespace(returncode=code, stdout=out.out, stderr=out.err + msg)
 
 def check_fails(r, *fragments):
     assert r.returncode != 0, r.stdout
@@ -23,13 +38,12 @@ def one_class(tmp_path_factory):
     make_ucf101_tree(p/'videos', classes=('Jump',), groups=(1, 2), clips_per_group=1, n_frames=6, size=(32, 32))
     return p
 
-@pytest.mark.once
-def test_extract_missing_and_empty(tmp_path):
-    check_fails(run('videocls-extract', tmp_path/'nope', tmp_path/'f'), f'{tmp_path}/nope: no such file or folder')
+def test_extract_missing_and_empty(tmp_path, capsys):
+    check_fails(call(extract, tmp_path/'nope', tmp_path/'f', capsys=capsys), f'{tmp_path}/nope: no such file or folder')
     (tmp_path/'empty').mkdir()
-    check_fails(run('videocls-extract', tmp_path/'empty', tmp_path/'f'), f'{tmp_path}/empty: holds neither videos')
+    check_fails(call(extract, tmp_path/'empty', tmp_path/'f', capsys=capsys), f'{tmp_path}/empty: holds neither videos')
     (tmp_path/'x.zip').write_text('zip')
-    check_fails(run('videocls-extract', tmp_path/'x.zip', tmp_path/'f'), 'x.zip: expected a .rar archive')
+    check_fails(call(extract, tmp_path/'x.zip', tmp_path/'f', capsys=capsys), 'x.zip: expected a .rar archive')
 
 @pytest.mark.parametrize('frames', [False, pytest.param(True, marks=pytest.mark.once)])  # the store on every Python
 def test_extract_reports_bad_clip_and_converts_the_rest(tmp_path, frames):
@@ -50,15 +64,14 @@ def check_usage(r, *fragments):
     assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
     check_fails(r, *fragments)
 
-@pytest.mark.once
-def test_train_bad_inputs(tmp_path, one_class):
-    check_usage(run('videocls-train', tmp_path/'nope'), f'{tmp_path}/nope: no such file or folder')
+def test_train_bad_inputs(tmp_path, one_class, capsys):
+    check_usage(call(train, tmp_path/'nope', capsys=capsys), f'{tmp_path}/nope: no such file or folder')
     (tmp_path/'empty').mkdir()
-    check_fails(run('videocls-train', tmp_path/'empty'), 'empty: holds neither videos')
-    check_fails(run('videocls-train', one_class/'videos', '--out', tmp_path/'o'), 'only 1 class folder(s) with clips')
-    check_usage(run('videocls-train', '--models', 'simple,c3d'), "unknown model(s) ['c3d']")
-    check_usage(run('videocls-train', '--flip', '--no-flip'), '--flip and --no-flip contradict each other')
-    check_usage(run('videocls-train', '--valid-groups', 'three'), '--valid-groups takes group numbers separated by commas')
+    check_fails(call(train, tmp_path/'empty', capsys=capsys), 'empty: holds neither videos')
+    check_fails(call(train, one_class/'videos', out=str(tmp_path/'o'), capsys=capsys), 'only 1 class folder(s) with clips')
+    check_usage(call(train, models='simple,c3d', capsys=capsys), "unknown model(s) ['c3d']")
+    check_usage(call(train, flip=True, no_flip=True, capsys=capsys), '--flip and --no-flip contradict each other')
+    check_usage(call(train, valid_groups='three', capsys=capsys), '--valid-groups takes group numbers separated by commas')
 
 @pytest.fixture(scope='module')
 def videos(tmp_path_factory):
@@ -68,14 +81,13 @@ def videos(tmp_path_factory):
     make_synthetic_videos(p, n_groups=5, clips_per_group=2, n_frames=8, size=(32, 32), classes=['MoveLeft', 'MoveRight', 'Blink', 'Still'])
     return p
 
-@pytest.mark.once
 @pytest.mark.parametrize('args, said', [
-    (['--fold', 4], 'fold 4: UCF101 has official folds 1, 2 and 3'),
-    (['--test-crops', 2], 'test_crops=2: pass 1 (centre) or 3'),
-    (['--models', 'timesformer', '--image-size', 72], 'not a multiple of patch_size=16'),
-    (['--weights', 'no-such.pth'], 'no-such.pth: no such weights file')])
-def test_train_refuses_bad_arguments_before_building_anything(tmp_path, videos, args, said):
-    r = run('videocls-train', videos, '--out', tmp_path/'o', *args)
+    ({'fold': '4'}, 'fold 4: UCF101 has official folds 1, 2 and 3'),
+    ({'test_crops': 2}, 'test_crops=2: pass 1 (centre) or 3'),
+    ({'models': 'timesformer', 'image_size': 72}, 'not a multiple of patch_size=16'),
+    ({'weights': 'no-such.pth'}, 'no-such.pth: no such weights file')])
+def test_train_refuses_bad_arguments_before_building_anything(tmp_path, videos, args, said, capsys):
+    r = call(train, videos, out=str(tmp_path/'o'), **args, capsys=capsys)
     check_usage(r, said)
     assert not (videos.parent/'videos-store').exists() and not (tmp_path/'o').exists(), 'something was built before the check'
 
@@ -155,16 +167,15 @@ def test_trained_model_is_saved_before_evaluation(tmp_path, videos, monkeypatch)
                                     arch='test_resnet', n_workers=1, progress=False)
     assert type(load_learner(tmp_path/'o/simple.pkl').model).__name__ == 'SimpleModel'
 
-@pytest.mark.once
-def test_predict_bad_inputs(tmp_path):
+def test_predict_bad_inputs(tmp_path, capsys):
     clip = write_clip(tmp_path/'v.avi', n_frames=5, size=(32, 32))
-    check_fails(run('videocls-predict', tmp_path/'nope.pkl', clip), 'nope.pkl: no such model file')
+    check_fails(call(predict, tmp_path/'nope.pkl', clip, capsys=capsys), 'nope.pkl: no such model file')
     (tmp_path/'notes.pkl').write_text('hello')
-    check_fails(run('videocls-predict', tmp_path/'notes.pkl', clip), 'notes.pkl: not an exported fastai learner')
+    check_fails(call(predict, tmp_path/'notes.pkl', clip, capsys=capsys), 'notes.pkl: not an exported fastai learner')
     torch.save({'w': torch.zeros(2)}, tmp_path/'weights.pkl')
-    check_fails(run('videocls-predict', tmp_path/'weights.pkl', clip), 'weights.pkl: ')
-    check_usage(run('videocls-predict', tmp_path/'notes.pkl'), 'give at least one video file')
-    check_usage(run('videocls-predict', tmp_path/'notes.pkl', clip, '--crops', 2), '--crops 2: pass 1 (centre) or 3')
+    check_fails(call(predict, tmp_path/'weights.pkl', clip, capsys=capsys), 'weights.pkl: ')
+    check_usage(call(predict, tmp_path/'notes.pkl', capsys=capsys), 'give at least one video file')
+    check_usage(call(predict, tmp_path/'notes.pkl', clip, crops=2, capsys=capsys), '--crops 2: pass 1 (centre) or 3')
 
 def test_predict_classifies_and_names_unreadable_video(tmp_path):
     "A real exported learner: a held-out clip gets its class; a file that is not a video is named, exit non-zero"

@@ -1,4 +1,4 @@
-"The frame-prediction command line and GPU bench script, end to end in subprocesses (tiny sizes, on the CPU)"
+"The frame-prediction command line and GPU bench script, end to end in subprocesses (tiny sizes, on the CPU); its bad input in this process"
 import json, os, subprocess, sys
 from pathlib import Path
 
@@ -44,12 +44,15 @@ def test_cli_tiny_run_writes_model_picture_metrics(cli, tmp_path):
     with torch.no_grad(): pred = learn.model(torch.rand(2, 3, 1, 32, 32), future_seq=5)
     assert pred.shape == (2, 1, 5, 32, 32)
 
-def test_cli_bad_input_says_what_to_do(cli, tmp_path):
-    r = run(cli, '--n-train', '2', '--bs', '4', '--out', tmp_path/'bad')
-    assert r.returncode != 0
-    assert 'nothing to train' in r.stderr and 'n_train >= bs' in r.stderr and 'Traceback' not in r.stderr
-    r = run(cli, '--size', '32', '--digit-size', '32', '--out', tmp_path/'bad')
-    assert r.returncode != 0 and 'must be smaller than size' in r.stderr
+def test_cli_bad_input_says_what_to_do(tmp_path):
+    "In this process, the function the console script calls: a `CliError`, which the script prints (no traceback) and exits 1 with"
+    from fastcore.script import CliError
+    from videocls.frame_prediction import frame_prediction_cli
+    with pytest.raises(CliError) as e: frame_prediction_cli(n_train=2, bs=4, out=str(tmp_path/'bad'), device='cpu')
+    assert 'nothing to train' in str(e.value) and 'n_train >= bs' in str(e.value)
+    with pytest.raises(CliError, match='digit_size=32 must be smaller than size=32'):
+        frame_prediction_cli(size=32, digit_size=32, out=str(tmp_path/'bad'), device='cpu')
+    assert not (tmp_path/'bad').exists()
 
 def test_gpu_bench_script_tiny_cpu_run(tmp_path):
     out = tmp_path/'bench'

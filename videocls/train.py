@@ -4,7 +4,7 @@
 
 # %% ../nbs/50_train.ipynb #80a84ecf
 from __future__ import annotations
-import json, math, os, shutil, sys, time, warnings
+import json, math, os, shutil, time, warnings
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, fields, replace
 from functools import partial
@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import matplotlib.pyplot as plt
-from fastcore.imports import in_notebook
 from fastcore.basics import defaults
 from fastai.learner import Learner
 from fastai.metrics import accuracy, top_k_accuracy
@@ -25,6 +24,7 @@ from .data.store import make_store, ClipStore
 from .data.clip import SAMPLING_MODES
 from .data.augment import AUGMENT, ClipBatchTfm
 from .data.core import get_action_dataloaders
+from .data.build import show_bars
 from .data.synthetic import make_synthetic_videos, synthetic_class_info
 from .models import create_video_model, video_model_names, videocls_model_names, video_preset, parse_model_spec
 from .learner import video_learner
@@ -169,8 +169,8 @@ def check_train_args(data=None,             # what `train_videos` is given (see 
 
 # %% ../nbs/50_train.ipynb #e104d4a5
 def _epoch_table(learn:Learner):
-    "Progress bars in a notebook or terminal; in a log file (bars would be one long line) just fastai's per-epoch rows, numbered over the fits"
-    if in_notebook() or sys.stdout.isatty(): return nullcontext()
+    "Progress bars in a notebook or terminal; in a log file just fastai's per-epoch rows, numbered over the fits"
+    if show_bars(): return nullcontext()
     def log(row):
         if not getattr(log, 'started', False): print('  '.join(f'{n:>14}' for n in learn.recorder.metric_names)); log.started = True
         ck = next((cb for cb in learn.cbs if isinstance(cb, Checkpoint)), None)
@@ -206,7 +206,7 @@ def train_video_model(dls,                   # `ClipDataLoaders` of clips (`get_
         if main: print(f'lr_find: {lr:.2e}, found before the interruption, training with it', flush=True)
     if lr is None:
         if main:
-            with warnings.catch_warnings(), single_process():
+            with warnings.catch_warnings(), single_process(), (nullcontext() if show_bars() else learn.no_bar()):
                 warnings.simplefilter('ignore')
                 lr = float(learn.lr_find(show_plot=False).valley)
             plt.close('all')
@@ -343,7 +343,7 @@ def train_videos(data=None,                # UCF101 .rar, folder of videos, fram
     state = distributed_state()  # started by torchrun or `accelerate launch`: one of several processes (`videocls.distributed`)
     main = state is None or state.is_main_process
     say = print if main else (lambda *a, **k: None)
-    progress = progress and main and (in_notebook() or sys.stdout.isatty())
+    progress = progress and main and show_bars()
     builtin = data is None
     sig = _run_signature(data, models, r)
     if main:

@@ -16,7 +16,7 @@ from fastai.data.transforms import get_files
 
 from .rar import unrar
 from .video import VIDEO_EXTS, jpeg_frames, list_videos, check_distinct
-from .build import FramesReport, run_isolated
+from .build import FramesReport, run_isolated, show_bars
 
 # %% auto #0
 __all__ = ['clip_frames_path', 'avi2frames', 'videos2frames', 'get_instances', 'get_frames', 'check_frames', 'make_frames_tree']
@@ -137,7 +137,7 @@ def make_frames_tree(src,                 # a `.rar` archive, a folder of videos
     if src.is_file():
         if src.suffix.lower() != '.rar': raise ValueError(f'{src}: expected a .rar archive or a folder of videos')
         videos = Path(videos or src.with_suffix(''))
-        src = unrar(src, videos, progress=progress)
+        src = unrar(src, videos, progress=progress and show_bars())
     if not get_files(src, extensions=list(VIDEO_EXTS)):
         if _is_frames_tree(src): return src
         raise FileNotFoundError(f'{src}: holds neither videos ({", ".join(VIDEO_EXTS)}) nor a frames tree (<Class>/<clip>/00000.jpg)')
