@@ -2,6 +2,7 @@
 import os, shutil, subprocess, sys
 from pathlib import Path
 from types import SimpleNamespace
+from unittest.mock import patch
 
 import pytest, torch
 from fastcore.script import CliError
@@ -22,7 +23,9 @@ def call(f, *args, capsys, **kwargs):
     turns a `CliError` into its message on stderr and exit status 1); `.returncode`, `.stdout`, `.stderr` as `run` gives them.
     For the error cases: a fresh process for each would spend most of its time importing (the entry points are run above and below)"""
     capsys.readouterr()
-    try: f(*map(str, args), **kwargs); code, msg = 0, ''
+    try:
+        with patch.dict(os.environ, {'VIDEOCLS_DEBUG': ''}): f(*map(str, args), **kwargs)  # as `run`: errors as a user sees them
+        code, msg = 0, ''
     except SystemExit as e: code, msg = e.code, ''
     except CliError as e: code, msg = 1, str(e)
     out = capsys.readouterr()
