@@ -12,8 +12,8 @@ the classes that differ only in frame order, `MoveLeft`/`MoveRight`, `MoveUp`/`M
 `Grow`/`Shrink`: chance is 50%) and the training minutes; a JSON line each (OUT/motion.jsonl) and a table
 (OUT/motion.md) with the mean and the worst seed.
 
-Models (`--models`, comma-separated model specs: `name` or `name:key=value:...`, as `videocls-train --models` takes them): `rnn` (the main job's temporal model until 2026-12-07; now `convlstm:stride=8`
-model), `convlstm` with its encoder tapped at stride 32 (the last maps: 2x2 for a 64-pixel frame), 16 and 8 (4x4 and 8x8),
+Models (`--models`, comma-separated model specs: `name` or `name:key=value:...`, as `videocls-train --models` takes them): `rnn` (the main job's temporal model until 2026-12-07;
+now it is `convlstm:stride=8`), `convlstm` with its encoder tapped at stride 32 (the last maps: 2x2 for a 64-pixel frame), 16 and 8 (4x4 and 8x8),
 and torchvision's 3D CNNs from scratch. The 3D CNNs' training steps are slow on a CPU (PyTorch's 3D convolutions: a
 r3d_18 step of 4 clips of 8 frames of 64x64 took seconds here), which puts them outside the main job's CPU budget;
 their accuracy at the same recipe is measured where they run in seconds, on a GPU.

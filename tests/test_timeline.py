@@ -10,7 +10,7 @@ import numpy as np, pandas as pd, pytest, torch
 from fastai.learner import load_learner
 from fastai.torch_core import set_seed
 import fastai.callback.schedule  # Learner.fit_one_cycle
-from videocls.testing import make_ucf101_tree
+from videocls.testing import make_ucf101_tree, damage_file
 from videocls.data.store import make_store
 from videocls.data.ucf101 import ucf101_group
 from videocls.data.video import decode_video
@@ -93,7 +93,7 @@ def test_cli_timeline_bad_input(data, capsys):
     assert not (tmp/'m.csv').exists()
     # a video damaged part-way: the windows before the damage are written, and the command ends with an error saying so
     damaged = Path(shutil.copy(long, tmp/'damaged.avi'))
-    with open(damaged, 'r+b') as f: f.seek(damaged.stat().st_size * 3 // 4); f.write(bytes(2048))
+    damage_file(damaged, 'overwrite', nbytes=2048)
     with pytest.raises(CliError) as e: predict(str(tmp/'simple.pkl'), str(damaged), timeline=str(tmp/'d.csv'))
     rows, out = pd.read_csv(tmp/'d.csv'), capsys.readouterr().out
     assert 0 < len(rows) < 23 and out.startswith(f'{damaged}: {len(rows)} windows of 0.48 s over ') and (tmp/'d.png').exists(), out
