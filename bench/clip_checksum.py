@@ -154,7 +154,8 @@ def main(n_videos:int=480,       # clips generated and stored
         its, loaders = {}, {}
         for check in (True, False):
             trn = list(stores[check].clips) * repeat
-            items, val = L(trn + list(stores[check].clips[:bs])), list(range(len(trn), len(trn) + bs))
+            items = L(trn + list(stores[check].clips[:bs]))   # a validation set of at most bs clips (not timed)
+            val = list(range(len(trn), len(items)))
             dls = get_action_dataloaders(items, bs=bs, image_size=size, seq_len=t, val_idxs=val, mode='uniform', num_workers=workers, device=dev)
             its[check], loaders[check] = batches(dls.train), dls.train
             for _ in range(warm): next(its[check])

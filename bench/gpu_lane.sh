@@ -12,6 +12,10 @@ set -o pipefail
 OUT=${OUT:-gpu_lane_out}; mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 PYTHONWARNINGS=ignore::FutureWarning MPLBACKEND=Agg
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
+# the wheels go in uncompiled (the device README's command); compile them now, as pip does for a user: a module compiled
+# at its first import warns on stderr then (timesformer-pytorch's `amt is 0`), and a test that reads a command's stderr
+# whole saw that line on the lane in place of its one-line error (2026-12-07, b6859a9)
+python3 -m compileall -q -j 0 /tmp/site >/dev/null 2>&1
 python3 -m pip install -q --no-index --no-deps --no-build-isolation -e . >/dev/null || exit 1  # videocls-train etc. on PATH
 export PYTHONPATH=/tmp/site PATH=/tmp/site/bin:$PATH
 { echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"; echo "commit: ${COMMIT:-unknown}"
@@ -23,7 +27,7 @@ t0=$SECONDS
 # PART=tests or PART=notebooks: one of them alone, with the whole machine (the lent machine's 10-minute calls: two calls)
 # each failure's traceback goes to failures.log as it happens (tests/conftest.py): the time limit cannot cut them off
 PART=${PART:-all}; LIMIT=${LIMIT:-540}
-run_tests() { VIDEOCLS_FAILURES="$OUT/failures.log" timeout $LIMIT python3 -m pytest tests -n $1 -p no:cacheprovider -rfE --timeout 300 --ignore tests/test_demo.py > "$OUT/pytest.log" 2>&1; }
+run_tests() { VIDEOCLS_FAILURES="$OUT/failures.log" timeout $LIMIT python3 -m pytest tests -n $1 -p no:cacheprovider -rfEs --timeout 300 --ignore tests/test_demo.py > "$OUT/pytest.log" 2>&1; }
 run_notebooks() { timeout $LIMIT python3 tests/notebooks.py --only nbdev --flags cuda --jobs $1 --limit $((LIMIT - 40)) --skip 52_demo > "$OUT/notebooks_cuda.log" 2>&1; }
 a=0; b=0
 case $PART in

@@ -53,7 +53,7 @@ def make_learner(folder:Path, device:str):
     from videocls.learner import video_learner
     make_synthetic_videos(folder/'videos', n_groups=2, clips_per_group=2, n_frames=16, size=(64, 64))
     store = make_store(folder/'videos', folder/'store', n_workers=1, progress=False)  # min_size 112 (videocls-train's): 64 px kept
-    dls = get_action_dataloaders(store, bs=4, image_size=64, seq_len=8, mode='uniform', num_workers=0, device='cpu',
+    dls = get_action_dataloaders(store, bs=4, image_size=64, seq_len=8, mode='uniform', num_workers=0, device=device,
                                  val_idxs=list(range(0, len(store.clips), 4)))
     video_learner(dls, 'simple', arch='resnet18', precision='fp32').export(folder/'simple.pkl')
     with warnings.catch_warnings():
@@ -85,13 +85,13 @@ def main():
     rss_before = rss_mb()
     t0 = time.perf_counter()
     df = predict_timeline(learn, video, bs=a.bs)
-    if a.device != 'cpu': torch.cuda.synchronize()
+    if a.device != 'cpu': torch.cuda.synchronize()   # the JSON's device is where the model ran, read from its weights
     tl_s = time.perf_counter() - t0
     video_s = n / 25
     res = dict(bench='timeline', video=str(video), minutes=a.minutes, frames=n, frame_size='64x64', fps=25,
                model='simple resnet18 fp32', seq_len=spec.seq_len, image_size=spec.image_size, window_frames=int(round((df.end[0] - df.start[0]) * 25)),
                stride_frames=int(round((df.start[1] - df.start[0]) * 25)) if len(df) > 1 else None,
-               device=str(learn.dls.device), bs=a.bs, torch_threads=torch.get_num_threads(), windows=len(df),
+               device=str(next(learn.model.parameters()).device), bs=a.bs, torch_threads=torch.get_num_threads(), windows=len(df),
                covers_s=[float(df.start.min()), float(df.end.max())], video_s=video_s,
                write_video_s=round(write_s, 1) if n_frames else None,
                decode_only_frames_per_s=round(n / decode_s), timeline_s=round(tl_s, 1),
