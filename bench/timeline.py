@@ -85,9 +85,10 @@ def main():
     rss_before = rss_mb()
     t0 = time.perf_counter()
     df = predict_timeline(learn, video, bs=a.bs)
-    if a.device != 'cpu': torch.cuda.synchronize()   # the JSON's device is where the model ran, read from its weights
+    if a.device != 'cpu': torch.cuda.synchronize()
     tl_s = time.perf_counter() - t0
     video_s = n / 25
+    # `device`: where the model ran, read from its weights (not the loaders' device: a learner made on the CPU stays there)
     res = dict(bench='timeline', video=str(video), minutes=a.minutes, frames=n, frame_size='64x64', fps=25,
                model='simple resnet18 fp32', seq_len=spec.seq_len, image_size=spec.image_size, window_frames=int(round((df.end[0] - df.start[0]) * 25)),
                stride_frames=int(round((df.start[1] - df.start[0]) * 25)) if len(df) > 1 else None,
